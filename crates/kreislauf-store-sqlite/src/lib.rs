@@ -1,0 +1,1179 @@
+//! The embedded default store: one SQLite database in WAL mode with `synchronous = FULL`, so that a
+//! committed transaction survives a process kill and a power loss.
+//!
+//! One writer connection (the ingest writer serialises all writes anyway) and a few reader connections;
+//! every call runs on tokio's blocking pool.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use kreislauf_core::{
+    Identifier, IdentifierKind, IdentityGraph, IdentityMapping, ProfileId, Source, SourceId,
+};
+use kreislauf_store::{
+    from_millis, to_millis, AuditEntry, ConflictRecord, EraseReport, IdentityRecord, MergeRecord,
+    NewSource, ProfileExport, ProfileRecord, Result, Store, StoreError, StoreStats, StoredEvent,
+    TimelineCursor, TokenRecord, TraitValue, WriteBatch, WriteKey,
+};
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row, Transaction};
+use serde_json::Value;
+
+const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql")];
+const READERS: usize = 4;
+
+fn db_err(e: rusqlite::Error) -> StoreError {
+    StoreError::backend(e)
+}
+
+/// The SQLite store. Cheap to clone.
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+    next_reader: AtomicUsize,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file at `path` and runs pending migrations.
+    pub fn open(path: &Path) -> Result<Self> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Backend(format!("cannot create {}: {e}", dir.display()))
+            })?;
+        }
+        let mut writer = Connection::open(path).map_err(db_err)?;
+        configure(&writer, true)?;
+        migrate(&mut writer)?;
+        let readers = (0..READERS)
+            .map(|_| {
+                let conn = Connection::open(path).map_err(db_err)?;
+                configure(&conn, false)?;
+                Ok(Mutex::new(conn))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                path: path.to_owned(),
+                writer: Mutex::new(writer),
+                readers,
+                next_reader: AtomicUsize::new(0),
+            }),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = inner
+                .writer
+                .lock()
+                .map_err(|_| StoreError::Backend("writer lock poisoned".into()))?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(StoreError::backend)?
+    }
+
+    async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let i = inner.next_reader.fetch_add(1, Ordering::Relaxed) % inner.readers.len();
+            let conn = inner.readers[i]
+                .lock()
+                .map_err(|_| StoreError::Backend("reader lock poisoned".into()))?;
+            f(&conn)
+        })
+        .await
+        .map_err(StoreError::backend)?
+    }
+}
+
+fn configure(conn: &Connection, writer: bool) -> Result<()> {
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(db_err)?;
+    // WAL + FULL: a commit is fsynced before it returns. secure_delete zeroes freed pages so that erased
+    // personal data does not linger in the file.
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = FULL;
+         PRAGMA secure_delete = ON;
+         PRAGMA temp_store = MEMORY;",
+    )
+    .map_err(db_err)?;
+    let cache_kib = if writer { 128 * 1024 } else { 16 * 1024 };
+    conn.execute_batch(&format!("PRAGMA cache_size = -{cache_kib};"))
+        .map_err(db_err)?;
+    Ok(())
+}
+
+fn migrate(conn: &mut Connection) -> Result<()> {
+    let current: usize = conn
+        .query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))
+        .map_err(db_err)? as usize;
+    if current > MIGRATIONS.len() {
+        return Err(StoreError::Corrupt(format!(
+            "database schema version {current} is newer than this binary knows ({}); upgrade kreislauf",
+            MIGRATIONS.len()
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+        let tx = conn.transaction().map_err(db_err)?;
+        tx.execute_batch(sql).map_err(db_err)?;
+        tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))
+            .map_err(db_err)?;
+        tx.commit().map_err(db_err)?;
+        tracing::info!(version = i + 1, "applied sqlite migration");
+    }
+    Ok(())
+}
+
+fn opt_millis(v: Option<i64>) -> Option<DateTime<Utc>> {
+    v.map(from_millis)
+}
+
+fn parse_kind(s: &str) -> rusqlite::Result<IdentifierKind> {
+    s.parse()
+        .map_err(|e: kreislauf_core::identity::UnknownIdentifierKind| {
+            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+        })
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(s: &str) -> rusqlite::Result<T> {
+    serde_json::from_str(s).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+    })
+}
+
+fn source_from_row(r: &Row<'_>) -> rusqlite::Result<Source> {
+    let mapping: String = r.get(4)?;
+    let origins: String = r.get(5)?;
+    Ok(Source {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        brand: r.get(2)?,
+        channel: r.get(3)?,
+        identity_mapping: parse_json::<IdentityMapping>(&mapping)?,
+        allowed_origins: parse_json(&origins)?,
+    })
+}
+
+fn token_from_row(r: &Row<'_>) -> rusqlite::Result<TokenRecord> {
+    Ok(TokenRecord {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        created_at: from_millis(r.get(2)?),
+        revoked_at: opt_millis(r.get(3)?),
+    })
+}
+
+const EVENT_COLUMNS: &str =
+    "seq, source_id, profile_id, message_id, kind, name, timestamp, received_at, body";
+
+fn event_from_row(r: &Row<'_>) -> rusqlite::Result<StoredEvent> {
+    let body: String = r.get(8)?;
+    Ok(StoredEvent {
+        seq: r.get(0)?,
+        source_id: r.get(1)?,
+        profile_id: r.get(2)?,
+        message_id: r.get(3)?,
+        kind: r.get(4)?,
+        name: r.get(5)?,
+        timestamp: from_millis(r.get(6)?),
+        received_at: from_millis(r.get(7)?),
+        body: parse_json(&body)?,
+    })
+}
+
+const MERGE_COLUMNS: &str =
+    "id, winner, loser, identifier_kind, identifier_value, reason, message_id, created_at, reverted_at, revert_reason";
+
+fn merge_from_row(r: &Row<'_>) -> rusqlite::Result<MergeRecord> {
+    let kind: String = r.get(3)?;
+    Ok(MergeRecord {
+        id: r.get(0)?,
+        winner: r.get(1)?,
+        loser: r.get(2)?,
+        identifier: Identifier {
+            kind: parse_kind(&kind)?,
+            value: r.get(4)?,
+        },
+        reason: r.get(5)?,
+        message_id: r.get(6)?,
+        created_at: from_millis(r.get(7)?),
+        reverted_at: opt_millis(r.get(8)?),
+        revert_reason: r.get(9)?,
+    })
+}
+
+fn conflict_from_row(r: &Row<'_>) -> rusqlite::Result<ConflictRecord> {
+    let kind: String = r.get(1)?;
+    Ok(ConflictRecord {
+        id: r.get(0)?,
+        identifier: Identifier {
+            kind: parse_kind(&kind)?,
+            value: r.get(2)?,
+        },
+        kept_on: r.get(3)?,
+        event_profile: r.get(4)?,
+        reason: r.get(5)?,
+        created_at: from_millis(r.get(6)?),
+    })
+}
+
+/// `?,?,?` for `n` parameters.
+fn placeholders(n: usize) -> String {
+    vec!["?"; n].join(",")
+}
+
+fn root_of(conn: &Connection, mut profile: ProfileId) -> Result<Option<ProfileId>> {
+    let mut stmt = conn
+        .prepare_cached("SELECT merged_into FROM profiles WHERE id = ?1")
+        .map_err(db_err)?;
+    for _ in 0..64 {
+        let next: Option<Option<ProfileId>> = stmt
+            .query_row([profile], |r| r.get(0))
+            .optional()
+            .map_err(db_err)?;
+        match next {
+            None => return Ok(None),
+            Some(None) => return Ok(Some(profile)),
+            Some(Some(next)) => profile = next,
+        }
+    }
+    Err(StoreError::Corrupt(format!(
+        "merge chain of profile {profile} is too long"
+    )))
+}
+
+/// The root and every profile merged into it, directly or not.
+fn members(conn: &Connection, root: ProfileId) -> Result<Vec<ProfileId>> {
+    let mut stmt = conn
+        .prepare_cached(
+            "WITH RECURSIVE m(id) AS (SELECT ?1 UNION SELECT p.id FROM profiles p JOIN m ON p.merged_into = m.id)
+             SELECT id FROM m ORDER BY id",
+        )
+        .map_err(db_err)?;
+    let rows = stmt.query_map([root], |r| r.get(0)).map_err(db_err)?;
+    rows.collect::<rusqlite::Result<Vec<ProfileId>>>()
+        .map_err(db_err)
+}
+
+fn profile_record(conn: &Connection, root: ProfileId) -> Result<Option<ProfileRecord>> {
+    let created: Option<(Option<ProfileId>, i64)> = conn
+        .query_row(
+            "SELECT merged_into, created_at FROM profiles WHERE id = ?1",
+            [root],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .map_err(db_err)?;
+    let Some((None, created_at)) = created else {
+        return Ok(None);
+    };
+    let members = members(conn, root)?;
+    let in_list = placeholders(members.len());
+    let mut identities = Vec::new();
+    {
+        let mut stmt = conn
+            .prepare(&format!(
+                "SELECT kind, value, profile_id, source_id, first_seen FROM identities WHERE profile_id IN ({in_list}) ORDER BY kind, value"
+            ))
+            .map_err(db_err)?;
+        let rows = stmt
+            .query_map(params_from_iter(&members), |r| {
+                let kind: String = r.get(0)?;
+                Ok(IdentityRecord {
+                    kind: parse_kind(&kind)?,
+                    value: r.get(1)?,
+                    profile_id: r.get(2)?,
+                    source_id: r.get(3)?,
+                    first_seen: from_millis(r.get(4)?),
+                })
+            })
+            .map_err(db_err)?;
+        for row in rows {
+            identities.push(row.map_err(db_err)?);
+        }
+    }
+    identities.sort_by(|a, b| (a.kind, &a.value).cmp(&(b.kind, &b.value)));
+    let mut traits: BTreeMap<String, TraitValue> = BTreeMap::new();
+    {
+        let mut stmt = conn
+            .prepare(&format!(
+                "SELECT key, value, source_id, event_time, profile_id FROM traits WHERE profile_id IN ({in_list})"
+            ))
+            .map_err(db_err)?;
+        let rows = stmt
+            .query_map(params_from_iter(&members), |r| {
+                let key: String = r.get(0)?;
+                let value: String = r.get(1)?;
+                Ok((
+                    key,
+                    TraitValue {
+                        value: parse_json(&value)?,
+                        source_id: r.get(2)?,
+                        updated_at: from_millis(r.get(3)?),
+                        profile_id: r.get(4)?,
+                    },
+                ))
+            })
+            .map_err(db_err)?;
+        for row in rows {
+            let (key, value) = row.map_err(db_err)?;
+            let newer = traits.get(&key).is_none_or(|old| {
+                (value.updated_at, value.profile_id) > (old.updated_at, old.profile_id)
+            });
+            if newer {
+                traits.insert(key, value);
+            }
+        }
+    }
+    Ok(Some(ProfileRecord {
+        id: root,
+        created_at: from_millis(created_at),
+        members,
+        identities,
+        traits,
+    }))
+}
+
+fn load_graph(conn: &Connection, identifiers: &[Identifier]) -> Result<IdentityGraph> {
+    let mut graph = IdentityGraph::default();
+    let mut roots = HashSet::new();
+    let mut link_stmt = conn
+        .prepare_cached("SELECT profile_id FROM identities WHERE kind = ?1 AND value = ?2")
+        .map_err(db_err)?;
+    let mut parent_stmt = conn
+        .prepare_cached("SELECT merged_into FROM profiles WHERE id = ?1")
+        .map_err(db_err)?;
+    for id in identifiers {
+        let Some(profile) = link_stmt
+            .query_row(params![id.kind.as_str(), id.value], |r| {
+                r.get::<_, ProfileId>(0)
+            })
+            .optional()
+            .map_err(db_err)?
+        else {
+            continue;
+        };
+        graph.links.insert(id.clone(), profile);
+        let mut current = profile;
+        for _ in 0..64 {
+            if graph.merged_into.contains_key(&current) {
+                current = graph.root(current);
+                break;
+            }
+            let parent: Option<Option<ProfileId>> = parent_stmt
+                .query_row([current], |r| r.get(0))
+                .optional()
+                .map_err(db_err)?;
+            match parent {
+                Some(Some(next)) => {
+                    graph.merged_into.insert(current, next);
+                    current = next;
+                }
+                _ => break,
+            }
+        }
+        roots.insert(current);
+    }
+    let mut uniques_stmt = conn
+        .prepare_cached(
+            "WITH RECURSIVE m(id) AS (SELECT ?1 UNION SELECT p.id FROM profiles p JOIN m ON p.merged_into = m.id)
+             SELECT kind, value FROM identities WHERE kind = 'user_id' AND profile_id IN (SELECT id FROM m)",
+        )
+        .map_err(db_err)?;
+    let mut blocked_stmt = conn
+        .prepare_cached("SELECT winner, loser FROM merges WHERE reverted_at IS NOT NULL AND (winner = ?1 OR loser = ?1)")
+        .map_err(db_err)?;
+    for root in roots {
+        let uniques = uniques_stmt
+            .query_map([root], |r| {
+                let kind: String = r.get(0)?;
+                Ok(Identifier {
+                    kind: parse_kind(&kind)?,
+                    value: r.get(1)?,
+                })
+            })
+            .map_err(db_err)?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(db_err)?;
+        if !uniques.is_empty() {
+            graph.uniques.insert(root, uniques);
+        }
+        let pairs = blocked_stmt
+            .query_map([root], |r| {
+                Ok((r.get::<_, ProfileId>(0)?, r.get::<_, ProfileId>(1)?))
+            })
+            .map_err(db_err)?;
+        for pair in pairs {
+            let (a, b) = pair.map_err(db_err)?;
+            graph.blocked.insert((a.min(b), a.max(b)));
+        }
+    }
+    Ok(graph)
+}
+
+fn apply(tx: &Transaction<'_>, batch: &WriteBatch) -> Result<Vec<i64>> {
+    {
+        let mut stmt = tx
+            .prepare_cached(
+                "INSERT INTO profiles (id, merged_into, created_at) VALUES (?1, NULL, ?2)",
+            )
+            .map_err(db_err)?;
+        let mut high = 0;
+        for (id, at) in &batch.new_profiles {
+            stmt.execute(params![id, to_millis(*at)]).map_err(db_err)?;
+            high = high.max(*id);
+        }
+        if high > 0 {
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES ('max_profile_id', ?1)
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value WHERE CAST(excluded.value AS INTEGER) > CAST(meta.value AS INTEGER)",
+                [high.to_string()],
+            )
+            .map_err(db_err)?;
+        }
+    }
+    {
+        let mut stmt = tx
+            .prepare_cached(
+                "INSERT INTO identities (kind, value, profile_id, source_id, first_seen) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (kind, value) DO NOTHING",
+            )
+            .map_err(db_err)?;
+        for link in &batch.links {
+            stmt.execute(params![
+                link.identifier.kind.as_str(),
+                link.identifier.value,
+                link.profile_id,
+                link.source_id,
+                to_millis(link.at)
+            ])
+            .map_err(db_err)?;
+        }
+    }
+    {
+        let mut point = tx
+            .prepare_cached(
+                "UPDATE profiles SET merged_into = ?1 WHERE id = ?2 AND merged_into IS NULL",
+            )
+            .map_err(db_err)?;
+        let mut record = tx
+            .prepare_cached(
+                "INSERT INTO merges (winner, loser, identifier_kind, identifier_value, reason, message_id, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )
+            .map_err(db_err)?;
+        for m in &batch.merges {
+            let changed = point.execute(params![m.winner, m.loser]).map_err(db_err)?;
+            if changed != 1 {
+                return Err(StoreError::Corrupt(format!(
+                    "profile {} cannot be merged: it is not a root",
+                    m.loser
+                )));
+            }
+            record
+                .execute(params![
+                    m.winner,
+                    m.loser,
+                    m.identifier.kind.as_str(),
+                    m.identifier.value,
+                    m.reason,
+                    m.message_id,
+                    to_millis(m.at)
+                ])
+                .map_err(db_err)?;
+        }
+    }
+    {
+        let mut stmt = tx
+            .prepare_cached(
+                "INSERT INTO identity_conflicts (identifier_kind, identifier_value, kept_on, event_profile, reason, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .map_err(db_err)?;
+        for c in &batch.conflicts {
+            stmt.execute(params![
+                c.identifier.kind.as_str(),
+                c.identifier.value,
+                c.kept_on,
+                c.event_profile,
+                c.reason,
+                to_millis(c.at)
+            ])
+            .map_err(db_err)?;
+        }
+    }
+    let mut seqs = Vec::with_capacity(batch.events.len());
+    {
+        let mut stmt = tx
+            .prepare_cached(
+                "INSERT INTO events (source_id, profile_id, message_id, dedup_hash, kind, name, timestamp, received_at, body)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )
+            .map_err(db_err)?;
+        for e in &batch.events {
+            stmt.execute(params![
+                e.source_id,
+                e.profile_id,
+                e.message_id,
+                e.dedup_hash,
+                e.kind,
+                e.name,
+                to_millis(e.timestamp),
+                to_millis(e.received_at),
+                e.body
+            ])
+            .map_err(db_err)?;
+            seqs.push(tx.last_insert_rowid());
+        }
+    }
+    {
+        let mut stmt = tx
+            .prepare_cached(
+                "INSERT INTO traits (profile_id, key, value, source_id, event_time) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (profile_id, key) DO UPDATE SET value = excluded.value, source_id = excluded.source_id,
+                     event_time = excluded.event_time
+                 WHERE excluded.event_time >= traits.event_time",
+            )
+            .map_err(db_err)?;
+        for t in &batch.traits {
+            stmt.execute(params![
+                t.profile_id,
+                t.key,
+                t.value.to_string(),
+                t.source_id,
+                to_millis(t.event_time)
+            ])
+            .map_err(db_err)?;
+        }
+    }
+    Ok(seqs)
+}
+
+fn member_clause(members: &[ProfileId]) -> String {
+    members
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn export(conn: &Connection, root: ProfileId) -> Result<Option<ProfileExport>> {
+    let Some(profile) = profile_record(conn, root)? else {
+        return Ok(None);
+    };
+    let ids = member_clause(&profile.members);
+    let events = collect(conn, &format!("SELECT {EVENT_COLUMNS} FROM events WHERE profile_id IN ({ids}) ORDER BY timestamp, seq"), event_from_row)?;
+    let merges = collect(
+        conn,
+        &format!("SELECT {MERGE_COLUMNS} FROM merges WHERE winner IN ({ids}) OR loser IN ({ids}) ORDER BY id"),
+        merge_from_row,
+    )?;
+    let conflicts = collect(
+        conn,
+        &format!(
+            "SELECT id, identifier_kind, identifier_value, kept_on, event_profile, reason, created_at FROM identity_conflicts
+             WHERE kept_on IN ({ids}) OR event_profile IN ({ids}) ORDER BY id"
+        ),
+        conflict_from_row,
+    )?;
+    Ok(Some(ProfileExport {
+        profile,
+        events,
+        merges,
+        conflicts,
+    }))
+}
+
+fn collect<T>(
+    conn: &Connection,
+    sql: &str,
+    f: fn(&Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Vec<T>> {
+    let mut stmt = conn.prepare(sql).map_err(db_err)?;
+    let rows = stmt.query_map([], f).map_err(db_err)?;
+    rows.collect::<rusqlite::Result<Vec<T>>>().map_err(db_err)
+}
+
+fn erase(
+    tx: &Transaction<'_>,
+    root: ProfileId,
+    hashes: &[String],
+    audit: &AuditEntry,
+) -> Result<EraseReport> {
+    let members = members(tx, root)?;
+    let ids = member_clause(&members);
+    let run = |sql: String| tx.execute(&sql, []).map(|n| n as u64).map_err(db_err);
+    let report = EraseReport {
+        events: run(format!("DELETE FROM events WHERE profile_id IN ({ids})"))?,
+        identities: run(format!(
+            "DELETE FROM identities WHERE profile_id IN ({ids})"
+        ))?,
+        traits: run(format!("DELETE FROM traits WHERE profile_id IN ({ids})"))?,
+        merges: run(format!(
+            "DELETE FROM merges WHERE winner IN ({ids}) OR loser IN ({ids})"
+        ))?,
+        conflicts: run(format!(
+            "DELETE FROM identity_conflicts WHERE kept_on IN ({ids}) OR event_profile IN ({ids})"
+        ))?,
+        profiles: run(format!("DELETE FROM profiles WHERE id IN ({ids})"))?,
+    };
+    {
+        let mut stmt = tx
+            .prepare_cached(
+                "INSERT OR IGNORE INTO erased_identifiers (hash, erased_at) VALUES (?1, ?2)",
+            )
+            .map_err(db_err)?;
+        for h in hashes {
+            stmt.execute(params![h, to_millis(audit.at)])
+                .map_err(db_err)?;
+        }
+    }
+    insert_audit(tx, audit)?;
+    Ok(report)
+}
+
+fn insert_audit(conn: &Connection, e: &AuditEntry) -> Result<()> {
+    conn.execute(
+        "INSERT INTO audit_log (at, actor, action, subject, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![
+            to_millis(e.at),
+            e.actor,
+            e.action,
+            e.subject,
+            e.detail.to_string()
+        ],
+    )
+    .map_err(db_err)?;
+    Ok(())
+}
+
+fn not_found_if_zero(changed: usize, what: impl Into<String>) -> Result<()> {
+    if changed == 0 {
+        Err(StoreError::not_found(what))
+    } else {
+        Ok(())
+    }
+}
+
+fn unique_violation(e: rusqlite::Error, what: String) -> StoreError {
+    match e {
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
+            StoreError::Conflict { what }
+        }
+        other => db_err(other),
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend_name(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn secret(&self, name: &str, fresh: &str) -> Result<String> {
+        let key = format!("secret:{name}");
+        let fresh = fresh.to_owned();
+        self.write(move |c| {
+            c.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES (?1, ?2)",
+                params![key, fresh],
+            )
+            .map_err(db_err)?;
+            c.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+                .map_err(db_err)
+        })
+        .await
+    }
+
+    async fn create_source(&self, source: NewSource) -> Result<Source> {
+        self.write(move |c| {
+            let mapping = serde_json::to_string(&source.identity_mapping).map_err(StoreError::backend)?;
+            let origins = serde_json::to_string(&source.allowed_origins).map_err(StoreError::backend)?;
+            c.execute(
+                "INSERT INTO sources (name, brand, channel, identity_mapping, allowed_origins, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![source.name, source.brand, source.channel, mapping, origins, Utc::now().timestamp_millis()],
+            )
+            .map_err(|e| unique_violation(e, format!("source {:?}", source.name)))?;
+            Ok(Source {
+                id: c.last_insert_rowid(),
+                name: source.name,
+                brand: source.brand,
+                channel: source.channel,
+                identity_mapping: source.identity_mapping,
+                allowed_origins: source.allowed_origins,
+            })
+        })
+        .await
+    }
+
+    async fn update_source(&self, source: Source) -> Result<Source> {
+        self.write(move |c| {
+            let mapping = serde_json::to_string(&source.identity_mapping).map_err(StoreError::backend)?;
+            let origins = serde_json::to_string(&source.allowed_origins).map_err(StoreError::backend)?;
+            let changed = c
+                .execute(
+                    "UPDATE sources SET name = ?2, brand = ?3, channel = ?4, identity_mapping = ?5, allowed_origins = ?6 WHERE id = ?1",
+                    params![source.id, source.name, source.brand, source.channel, mapping, origins],
+                )
+                .map_err(|e| unique_violation(e, format!("source {:?}", source.name)))?;
+            not_found_if_zero(changed, format!("source {}", source.id))?;
+            Ok(source)
+        })
+        .await
+    }
+
+    async fn sources(&self) -> Result<Vec<Source>> {
+        self.read(|c| {
+            collect(c, "SELECT id, name, brand, channel, identity_mapping, allowed_origins FROM sources ORDER BY id", source_from_row)
+        })
+        .await
+    }
+
+    async fn add_write_key(
+        &self,
+        source_id: SourceId,
+        key: &str,
+        at: DateTime<Utc>,
+    ) -> Result<WriteKey> {
+        let key = key.to_owned();
+        self.write(move |c| {
+            let exists: Option<i64> = c
+                .query_row("SELECT id FROM sources WHERE id = ?1", [source_id], |r| {
+                    r.get(0)
+                })
+                .optional()
+                .map_err(db_err)?;
+            if exists.is_none() {
+                return Err(StoreError::not_found(format!("source {source_id}")));
+            }
+            c.execute(
+                "INSERT INTO write_keys (key, source_id, created_at) VALUES (?1, ?2, ?3)",
+                params![key, source_id, to_millis(at)],
+            )
+            .map_err(|e| unique_violation(e, "write key".into()))?;
+            Ok(WriteKey {
+                key,
+                source_id,
+                created_at: at,
+                revoked_at: None,
+            })
+        })
+        .await
+    }
+
+    async fn revoke_write_key(&self, key: &str, at: DateTime<Utc>) -> Result<()> {
+        let key = key.to_owned();
+        self.write(move |c| {
+            let changed = c
+                .execute(
+                    "UPDATE write_keys SET revoked_at = ?2 WHERE key = ?1 AND revoked_at IS NULL",
+                    params![key, to_millis(at)],
+                )
+                .map_err(db_err)?;
+            not_found_if_zero(changed, "active write key")
+        })
+        .await
+    }
+
+    async fn write_keys(&self) -> Result<Vec<WriteKey>> {
+        self.read(|c| {
+            collect(c, "SELECT key, source_id, created_at, revoked_at FROM write_keys ORDER BY created_at, key", |r| {
+                Ok(WriteKey { key: r.get(0)?, source_id: r.get(1)?, created_at: from_millis(r.get(2)?), revoked_at: opt_millis(r.get(3)?) })
+            })
+        })
+        .await
+    }
+
+    async fn create_token(
+        &self,
+        name: &str,
+        token_hash: &str,
+        at: DateTime<Utc>,
+    ) -> Result<TokenRecord> {
+        let (name, hash) = (name.to_owned(), token_hash.to_owned());
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO admin_tokens (name, token_hash, created_at) VALUES (?1, ?2, ?3)",
+                params![name, hash, to_millis(at)],
+            )
+            .map_err(|e| unique_violation(e, "token".into()))?;
+            Ok(TokenRecord {
+                id: c.last_insert_rowid(),
+                name,
+                created_at: at,
+                revoked_at: None,
+            })
+        })
+        .await
+    }
+
+    async fn token_by_hash(&self, token_hash: &str) -> Result<Option<TokenRecord>> {
+        let hash = token_hash.to_owned();
+        self.read(move |c| {
+            c.query_row(
+                "SELECT id, name, created_at, revoked_at FROM admin_tokens WHERE token_hash = ?1",
+                [hash],
+                token_from_row,
+            )
+            .optional()
+            .map_err(db_err)
+        })
+        .await
+    }
+
+    async fn tokens(&self) -> Result<Vec<TokenRecord>> {
+        self.read(|c| {
+            collect(
+                c,
+                "SELECT id, name, created_at, revoked_at FROM admin_tokens ORDER BY id",
+                token_from_row,
+            )
+        })
+        .await
+    }
+
+    async fn revoke_token(&self, id: i64, at: DateTime<Utc>) -> Result<()> {
+        self.write(move |c| {
+            let changed = c
+                .execute(
+                    "UPDATE admin_tokens SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+                    params![id, to_millis(at)],
+                )
+                .map_err(db_err)?;
+            not_found_if_zero(changed, format!("active token {id}"))
+        })
+        .await
+    }
+
+    async fn dedup_entries(&self, after_seq: i64, limit: usize) -> Result<Vec<(i64, i64)>> {
+        self.read(move |c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT seq, dedup_hash FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+                )
+                .map_err(db_err)?;
+            let rows = stmt
+                .query_map(params![after_seq, limit as i64], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .map_err(db_err)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_err)
+        })
+        .await
+    }
+
+    async fn message_ids(&self, seqs: &[i64]) -> Result<Vec<(i64, SourceId, String)>> {
+        let seqs = seqs.to_vec();
+        self.write(move |c| {
+            let mut stmt = c
+                .prepare_cached("SELECT source_id, message_id FROM events WHERE seq = ?1")
+                .map_err(db_err)?;
+            let mut out = Vec::with_capacity(seqs.len());
+            for seq in seqs {
+                if let Some((source, id)) = stmt
+                    .query_row([seq], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()
+                    .map_err(db_err)?
+                {
+                    out.push((seq, source, id));
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn load_graph(&self, identifiers: &[Identifier]) -> Result<IdentityGraph> {
+        let ids = identifiers.to_vec();
+        self.write(move |c| load_graph(c, &ids)).await
+    }
+
+    async fn max_profile_id(&self) -> Result<ProfileId> {
+        self.write(|c| {
+            c.query_row(
+                "SELECT max(COALESCE((SELECT max(id) FROM profiles), 0),
+                            COALESCE((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'max_profile_id'), 0))",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(db_err)
+        })
+        .await
+    }
+
+    async fn apply(&self, batch: WriteBatch) -> Result<Vec<i64>> {
+        self.write(move |c| {
+            let tx = c.transaction().map_err(db_err)?;
+            let seqs = apply(&tx, &batch)?;
+            tx.commit().map_err(db_err)?;
+            Ok(seqs)
+        })
+        .await
+    }
+
+    async fn erased_hashes(&self) -> Result<Vec<String>> {
+        self.read(|c| collect(c, "SELECT hash FROM erased_identifiers", |r| r.get(0)))
+            .await
+    }
+
+    async fn root_of(&self, profile: ProfileId) -> Result<Option<ProfileId>> {
+        self.read(move |c| root_of(c, profile)).await
+    }
+
+    async fn profile_by_identifier(&self, identifier: &Identifier) -> Result<Option<ProfileId>> {
+        let id = identifier.clone();
+        self.read(move |c| {
+            let linked: Option<ProfileId> = c
+                .query_row(
+                    "SELECT profile_id FROM identities WHERE kind = ?1 AND value = ?2",
+                    params![id.kind.as_str(), id.value],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(db_err)?;
+            match linked {
+                Some(p) => root_of(c, p),
+                None => Ok(None),
+            }
+        })
+        .await
+    }
+
+    async fn profile(&self, root: ProfileId) -> Result<Option<ProfileRecord>> {
+        self.read(move |c| profile_record(c, root)).await
+    }
+
+    async fn timeline(
+        &self,
+        root: ProfileId,
+        before: Option<TimelineCursor>,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>> {
+        self.read(move |c| {
+            let ids = member_clause(&members(c, root)?);
+            let cursor = before.unwrap_or(TimelineCursor { timestamp_ms: i64::MAX, seq: i64::MAX });
+            let mut stmt = c
+                .prepare(&format!(
+                    "SELECT {EVENT_COLUMNS} FROM events WHERE profile_id IN ({ids}) AND (timestamp, seq) < (?1, ?2)
+                     ORDER BY timestamp DESC, seq DESC LIMIT ?3"
+                ))
+                .map_err(db_err)?;
+            let rows = stmt.query_map(params![cursor.timestamp_ms, cursor.seq, limit as i64], event_from_row).map_err(db_err)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_err)
+        })
+        .await
+    }
+
+    async fn search_by_trait(
+        &self,
+        key: &str,
+        value: &Value,
+        limit: usize,
+    ) -> Result<Vec<ProfileId>> {
+        let (key, value) = (key.to_owned(), value.clone());
+        self.read(move |c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT DISTINCT profile_id FROM traits WHERE key = ?1 AND value = ?2",
+                )
+                .map_err(db_err)?;
+            let candidates = stmt
+                .query_map(params![key, value.to_string()], |r| {
+                    r.get::<_, ProfileId>(0)
+                })
+                .map_err(db_err)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(db_err)?;
+            let mut roots = Vec::new();
+            for candidate in candidates {
+                let Some(root) = root_of(c, candidate)? else {
+                    continue;
+                };
+                if roots.contains(&root) {
+                    continue;
+                }
+                // The unified value decides: a member's older value may have been overwritten.
+                let matches = profile_record(c, root)?
+                    .and_then(|p| p.traits.get(&key).map(|t| t.value == value))
+                    .unwrap_or(false);
+                if matches {
+                    roots.push(root);
+                    if roots.len() >= limit {
+                        break;
+                    }
+                }
+            }
+            roots.sort_unstable();
+            Ok(roots)
+        })
+        .await
+    }
+
+    async fn merges(&self, root: ProfileId) -> Result<Vec<MergeRecord>> {
+        self.read(move |c| {
+            let ids = member_clause(&members(c, root)?);
+            collect(c, &format!("SELECT {MERGE_COLUMNS} FROM merges WHERE winner IN ({ids}) OR loser IN ({ids}) ORDER BY id DESC"), merge_from_row)
+        })
+        .await
+    }
+
+    async fn merge(&self, id: i64) -> Result<Option<MergeRecord>> {
+        self.read(move |c| {
+            c.query_row(
+                &format!("SELECT {MERGE_COLUMNS} FROM merges WHERE id = ?1"),
+                [id],
+                merge_from_row,
+            )
+            .optional()
+            .map_err(db_err)
+        })
+        .await
+    }
+
+    async fn conflicts(&self, root: ProfileId) -> Result<Vec<ConflictRecord>> {
+        self.read(move |c| {
+            let ids = member_clause(&members(c, root)?);
+            collect(
+                c,
+                &format!(
+                    "SELECT id, identifier_kind, identifier_value, kept_on, event_profile, reason, created_at FROM identity_conflicts
+                     WHERE kept_on IN ({ids}) OR event_profile IN ({ids}) ORDER BY id DESC"
+                ),
+                conflict_from_row,
+            )
+        })
+        .await
+    }
+
+    async fn unmerge(&self, merge_id: i64, reason: &str, at: DateTime<Utc>) -> Result<MergeRecord> {
+        let reason = reason.to_owned();
+        self.write(move |c| {
+            let tx = c.transaction().map_err(db_err)?;
+            let record = tx
+                .query_row(
+                    &format!("SELECT {MERGE_COLUMNS} FROM merges WHERE id = ?1"),
+                    [merge_id],
+                    merge_from_row,
+                )
+                .optional()
+                .map_err(db_err)?
+                .ok_or_else(|| StoreError::not_found(format!("merge {merge_id}")))?;
+            if record.reverted_at.is_some() {
+                return Err(StoreError::Conflict {
+                    what: format!("revert of merge {merge_id}: it was reverted already"),
+                });
+            }
+            let changed = tx
+                .execute(
+                    "UPDATE profiles SET merged_into = NULL WHERE id = ?1 AND merged_into = ?2",
+                    params![record.loser, record.winner],
+                )
+                .map_err(db_err)?;
+            if changed != 1 {
+                return Err(StoreError::Corrupt(format!(
+                    "profile {} is not merged into {}",
+                    record.loser, record.winner
+                )));
+            }
+            tx.execute(
+                "UPDATE merges SET reverted_at = ?2, revert_reason = ?3 WHERE id = ?1",
+                params![merge_id, to_millis(at), reason],
+            )
+            .map_err(db_err)?;
+            tx.commit().map_err(db_err)?;
+            Ok(MergeRecord {
+                reverted_at: Some(at),
+                revert_reason: Some(reason),
+                ..record
+            })
+        })
+        .await
+    }
+
+    async fn export(&self, root: ProfileId) -> Result<Option<ProfileExport>> {
+        self.read(move |c| export(c, root)).await
+    }
+
+    async fn erase(
+        &self,
+        root: ProfileId,
+        erased_hashes: &[String],
+        audit: AuditEntry,
+    ) -> Result<EraseReport> {
+        let hashes = erased_hashes.to_vec();
+        self.write(move |c| {
+            if root_of(c, root)? != Some(root) {
+                return Err(StoreError::not_found(format!("profile {root}")));
+            }
+            let tx = c.transaction().map_err(db_err)?;
+            let report = erase(&tx, root, &hashes, &audit)?;
+            tx.commit().map_err(db_err)?;
+            // Move the (zeroed) pages out of the WAL into the main file so no copy of the erased data lingers.
+            c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+                .map_err(db_err)?;
+            Ok(report)
+        })
+        .await
+    }
+
+    async fn audit(&self, entry: AuditEntry) -> Result<()> {
+        self.write(move |c| insert_audit(c, &entry)).await
+    }
+
+    async fn audit_log(&self, limit: usize) -> Result<Vec<AuditEntry>> {
+        self.read(move |c| {
+            let mut stmt = c.prepare("SELECT at, actor, action, subject, detail FROM audit_log ORDER BY id DESC LIMIT ?1").map_err(db_err)?;
+            let rows = stmt
+                .query_map([limit as i64], |r| {
+                    let detail: String = r.get(4)?;
+                    Ok(AuditEntry { at: from_millis(r.get(0)?), actor: r.get(1)?, action: r.get(2)?, subject: r.get(3)?, detail: parse_json(&detail)? })
+                })
+                .map_err(db_err)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_err)
+        })
+        .await
+    }
+
+    async fn stats(&self) -> Result<StoreStats> {
+        self.read(|c| {
+            let count = |sql: &str| {
+                c.query_row(sql, [], |r| r.get::<_, i64>(0))
+                    .map(|n| n as u64)
+                    .map_err(db_err)
+            };
+            Ok(StoreStats {
+                events: count("SELECT count(*) FROM events")?,
+                profiles: count("SELECT count(*) FROM profiles WHERE merged_into IS NULL")?,
+                identities: count("SELECT count(*) FROM identities")?,
+            })
+        })
+        .await
+    }
+}
