@@ -1,0 +1,759 @@
+//! The ingestion pipeline.
+//!
+//! Request handlers validate messages (in parallel, on their own tasks) and hand them to [`Engine::ingest`],
+//! which queues them for the **single writer**. The writer takes whatever has queued up (group commit),
+//! drops retries by `messageId`, resolves identities with the pure planner from the core, and commits the
+//! group in one transaction. Only then are the callers answered: an acknowledged event is durable.
+//!
+//! Everything that changes the identity graph (ingest, unmerge, erasure) goes through the writer, so the
+//! graph the planner reads cannot change under it.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use kreislauf_core::event::Event;
+use kreislauf_core::resolve::{lookup_keys, Plan};
+use kreislauf_core::{Identifier, ProfileId, Source, SourceId};
+use kreislauf_store::{
+    AuditEntry, ConflictWrite, EraseReport, LinkWrite, MergeRecord, MergeWrite, NewEvent,
+    NewSource, Store, StoreError, TokenRecord, TraitWrite, WriteBatch, WriteKey,
+};
+use rand::RngCore;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
+
+use crate::clock::Clock;
+use crate::dedup::DedupIndex;
+use crate::metrics::Metrics;
+
+/// Tuning of the ingest pipeline.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Events that may wait for the writer before callers get "overloaded" (HTTP 429).
+    pub max_queued_events: usize,
+    /// Most events committed in one transaction.
+    pub max_group_events: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        Self {
+            max_queued_events: 200_000,
+            max_group_events: 20_000,
+        }
+    }
+}
+
+/// Failures of engine operations.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("too many events are waiting to be written; retry later")]
+    Overloaded,
+    #[error("the engine is shutting down")]
+    Stopped,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What happened to the events of one `ingest` call.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct IngestOutcome {
+    /// Newly stored.
+    pub accepted: usize,
+    /// Retries of a stored `messageId`, not stored again.
+    pub duplicates: usize,
+    /// Carrying an erased person's identifier, not stored (the person stays erased).
+    pub suppressed: usize,
+}
+
+enum Job {
+    Ingest {
+        source: Arc<Source>,
+        events: Vec<Event>,
+        reply: oneshot::Sender<Result<IngestOutcome, EngineError>>,
+        _permit: OwnedSemaphorePermit,
+    },
+    Unmerge {
+        merge_id: i64,
+        reason: String,
+        actor: String,
+        reply: oneshot::Sender<Result<MergeRecord, EngineError>>,
+    },
+    Erase {
+        root: ProfileId,
+        actor: String,
+        reply: oneshot::Sender<Result<EraseReport, EngineError>>,
+    },
+    Stop,
+}
+
+struct SourceCache {
+    by_key: HashMap<String, Arc<Source>>,
+    by_id: HashMap<SourceId, Arc<Source>>,
+}
+
+/// The engine: cheap to clone, shared by every adapter.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    metrics: Arc<Metrics>,
+    jobs: mpsc::UnboundedSender<Job>,
+    queue: Arc<Semaphore>,
+    config: EngineConfig,
+    sources: RwLock<SourceCache>,
+    salt: String,
+    writer: tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+/// Random URL-safe secret with a readable prefix.
+pub fn random_secret(prefix: &str) -> String {
+    let mut bytes = [0u8; 24];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    format!("{prefix}{}", hex::encode(bytes))
+}
+
+/// SHA-256 of an admin token; only this is stored.
+pub fn token_hash(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+impl Engine {
+    /// Loads the dedup index and source cache from `store` and starts the writer.
+    pub async fn start(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        metrics: Arc<Metrics>,
+        config: EngineConfig,
+    ) -> Result<Self, EngineError> {
+        let started = Instant::now();
+        let mut dedup = DedupIndex::default();
+        let mut after = 0;
+        loop {
+            let page = store.dedup_entries(after, 100_000).await?;
+            let Some(&(last, _)) = page.last() else { break };
+            for (seq, hash) in page {
+                dedup.insert(hash as u64, seq);
+            }
+            after = last;
+        }
+        let erased: HashSet<String> = store.erased_hashes().await?.into_iter().collect();
+        let salt = store.secret("erasure_salt", &random_secret("")).await?;
+        let next_profile_id = store.max_profile_id().await? + 1;
+        tracing::info!(
+            events = dedup.len(),
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "dedup index loaded"
+        );
+
+        let (tx, rx) = mpsc::unbounded_channel();
+        let writer = Writer {
+            store: store.clone(),
+            clock: clock.clone(),
+            metrics: metrics.clone(),
+            dedup,
+            erased,
+            salt: salt.clone(),
+            next_profile_id,
+            max_group_events: config.max_group_events,
+        };
+        let handle = tokio::spawn(writer.run(rx));
+        let engine = Engine {
+            inner: Arc::new(Inner {
+                store,
+                clock,
+                metrics,
+                jobs: tx,
+                queue: Arc::new(Semaphore::new(config.max_queued_events)),
+                config,
+                sources: RwLock::new(SourceCache {
+                    by_key: HashMap::new(),
+                    by_id: HashMap::new(),
+                }),
+                salt,
+                writer: tokio::sync::Mutex::new(Some(handle)),
+            }),
+        };
+        engine.reload_sources().await?;
+        Ok(engine)
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.inner.metrics
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.inner.clock.now()
+    }
+
+    /// Re-reads sources and write keys (after an admin change).
+    pub async fn reload_sources(&self) -> Result<(), EngineError> {
+        let sources = self.inner.store.sources().await?;
+        let keys = self.inner.store.write_keys().await?;
+        let by_id: HashMap<SourceId, Arc<Source>> =
+            sources.into_iter().map(|s| (s.id, Arc::new(s))).collect();
+        let by_key = keys
+            .into_iter()
+            .filter(|k| k.revoked_at.is_none())
+            .filter_map(|k| by_id.get(&k.source_id).map(|s| (k.key, s.clone())))
+            .collect();
+        if let Ok(mut cache) = self.inner.sources.write() {
+            *cache = SourceCache { by_key, by_id };
+        }
+        Ok(())
+    }
+
+    /// The source a write key belongs to, if the key is active.
+    pub fn source_for_key(&self, write_key: &str) -> Option<Arc<Source>> {
+        self.inner
+            .sources
+            .read()
+            .ok()?
+            .by_key
+            .get(write_key)
+            .cloned()
+    }
+
+    pub fn source_by_name(&self, name: &str) -> Option<Arc<Source>> {
+        self.inner
+            .sources
+            .read()
+            .ok()?
+            .by_id
+            .values()
+            .find(|s| s.name == name)
+            .cloned()
+    }
+
+    /// Every origin some source allows, for CORS.
+    pub fn allowed_origins(&self) -> HashSet<String> {
+        self.inner
+            .sources
+            .read()
+            .map(|c| {
+                c.by_id
+                    .values()
+                    .flat_map(|s| s.allowed_origins.iter().cloned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Queues validated events of one source and waits until they are committed.
+    pub async fn ingest(
+        &self,
+        source: Arc<Source>,
+        events: Vec<Event>,
+    ) -> Result<IngestOutcome, EngineError> {
+        if events.is_empty() {
+            return Ok(IngestOutcome::default());
+        }
+        let n = u32::try_from(events.len()).map_err(|_| EngineError::Overloaded)?;
+        if events.len() > self.inner.config.max_queued_events {
+            return Err(EngineError::Overloaded);
+        }
+        let permit = self
+            .inner
+            .queue
+            .clone()
+            .try_acquire_many_owned(n)
+            .map_err(|_| EngineError::Overloaded)?;
+        self.inner.metrics.queued_events.add(i64::from(n));
+        let (reply, answer) = oneshot::channel();
+        let sent = self.inner.jobs.send(Job::Ingest {
+            source,
+            events,
+            reply,
+            _permit: permit,
+        });
+        let result = match sent {
+            Ok(()) => answer.await.unwrap_or(Err(EngineError::Stopped)),
+            Err(_) => Err(EngineError::Stopped),
+        };
+        self.inner.metrics.queued_events.sub(i64::from(n));
+        result
+    }
+
+    /// Like [`Engine::ingest`] but waits for room in the queue instead of failing (for imports).
+    pub async fn ingest_waiting(
+        &self,
+        source: Arc<Source>,
+        events: Vec<Event>,
+    ) -> Result<IngestOutcome, EngineError> {
+        loop {
+            match self.ingest(source.clone(), events.clone()).await {
+                Err(EngineError::Overloaded)
+                    if events.len() <= self.inner.config.max_queued_events =>
+                {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Reverts a merge (through the writer, so no batch resolves against a half-changed graph).
+    pub async fn unmerge(
+        &self,
+        merge_id: i64,
+        reason: &str,
+        actor: &str,
+    ) -> Result<MergeRecord, EngineError> {
+        let (reply, answer) = oneshot::channel();
+        self.inner
+            .jobs
+            .send(Job::Unmerge {
+                merge_id,
+                reason: reason.to_owned(),
+                actor: actor.to_owned(),
+                reply,
+            })
+            .map_err(|_| EngineError::Stopped)?;
+        answer.await.unwrap_or(Err(EngineError::Stopped))
+    }
+
+    /// Erases a person: every row of the profile and its members, keeping only salted hashes of the
+    /// identifiers so that late events carrying them are not stored.
+    pub async fn erase(&self, root: ProfileId, actor: &str) -> Result<EraseReport, EngineError> {
+        let (reply, answer) = oneshot::channel();
+        self.inner
+            .jobs
+            .send(Job::Erase {
+                root,
+                actor: actor.to_owned(),
+                reply,
+            })
+            .map_err(|_| EngineError::Stopped)?;
+        answer.await.unwrap_or(Err(EngineError::Stopped))
+    }
+
+    /// The salted hash kept for an erased identifier.
+    pub fn erased_identifier_hash(&self, id: &Identifier) -> String {
+        erased_hash(&self.inner.salt, id)
+    }
+
+    /// Creates a source with a fresh write key.
+    pub async fn create_source(
+        &self,
+        source: NewSource,
+    ) -> Result<(Source, WriteKey), EngineError> {
+        let created = self.inner.store.create_source(source).await?;
+        let key = self
+            .inner
+            .store
+            .add_write_key(created.id, &random_secret("wk_"), self.now())
+            .await?;
+        self.reload_sources().await?;
+        Ok((created, key))
+    }
+
+    pub async fn add_write_key(&self, source_id: SourceId) -> Result<WriteKey, EngineError> {
+        let key = self
+            .inner
+            .store
+            .add_write_key(source_id, &random_secret("wk_"), self.now())
+            .await?;
+        self.reload_sources().await?;
+        Ok(key)
+    }
+
+    pub async fn revoke_write_key(&self, key: &str) -> Result<(), EngineError> {
+        self.inner.store.revoke_write_key(key, self.now()).await?;
+        self.reload_sources().await
+    }
+
+    pub async fn update_source(&self, source: Source) -> Result<Source, EngineError> {
+        let updated = self.inner.store.update_source(source).await?;
+        self.reload_sources().await?;
+        Ok(updated)
+    }
+
+    /// Creates an admin token; the secret is returned once and only its hash is stored.
+    pub async fn create_token(&self, name: &str) -> Result<(TokenRecord, String), EngineError> {
+        let secret = random_secret("kl_");
+        let record = self
+            .inner
+            .store
+            .create_token(name, &token_hash(&secret), self.now())
+            .await?;
+        Ok((record, secret))
+    }
+
+    /// The active token with this secret.
+    pub async fn verify_token(&self, secret: &str) -> Result<Option<TokenRecord>, EngineError> {
+        let found = self.inner.store.token_by_hash(&token_hash(secret)).await?;
+        Ok(found.filter(|t| t.revoked_at.is_none()))
+    }
+
+    /// Finishes every queued job, then stops the writer.
+    pub async fn shutdown(&self) {
+        let _ = self.inner.jobs.send(Job::Stop);
+        if let Some(handle) = self.inner.writer.lock().await.take() {
+            let _ = handle.await;
+        }
+    }
+}
+
+fn erased_hash(salt: &str, id: &Identifier) -> String {
+    let mut h = Sha256::new();
+    h.update(salt.as_bytes());
+    h.update([0]);
+    h.update(id.kind.as_str().as_bytes());
+    h.update([0]);
+    h.update(id.value.as_bytes());
+    hex::encode(h.finalize())
+}
+
+struct Writer {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    metrics: Arc<Metrics>,
+    dedup: DedupIndex,
+    erased: HashSet<String>,
+    salt: String,
+    next_profile_id: ProfileId,
+    max_group_events: usize,
+}
+
+struct Pending {
+    source: Arc<Source>,
+    events: Vec<Event>,
+    reply: oneshot::Sender<Result<IngestOutcome, EngineError>>,
+    outcome: IngestOutcome,
+}
+
+impl Writer {
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Job>) {
+        let mut stopping = false;
+        while !stopping {
+            let Some(first) = rx.recv().await else { break };
+            let mut group = Vec::new();
+            let mut others = Vec::new();
+            let mut size = 0;
+            let mut next = Some(first);
+            while let Some(job) = next.take() {
+                match job {
+                    Job::Ingest {
+                        source,
+                        events,
+                        reply,
+                        _permit,
+                    } => {
+                        size += events.len();
+                        group.push(Pending {
+                            source,
+                            events,
+                            reply,
+                            outcome: IngestOutcome::default(),
+                        });
+                    }
+                    Job::Stop => stopping = true,
+                    other => others.push(other),
+                }
+                if size < self.max_group_events && others.is_empty() && !stopping {
+                    next = rx.try_recv().ok();
+                }
+            }
+            if !group.is_empty() {
+                self.commit_group(group).await;
+            }
+            for job in others {
+                self.run_admin(job).await;
+            }
+        }
+        // Drain what was queued before the stop.
+        while let Ok(job) = rx.try_recv() {
+            match job {
+                Job::Ingest {
+                    source,
+                    events,
+                    reply,
+                    _permit,
+                } => {
+                    self.commit_group(vec![Pending {
+                        source,
+                        events,
+                        reply,
+                        outcome: IngestOutcome::default(),
+                    }])
+                    .await;
+                }
+                Job::Stop => {}
+                other => self.run_admin(other).await,
+            }
+        }
+        tracing::info!("ingest writer stopped");
+    }
+
+    async fn run_admin(&mut self, job: Job) {
+        let now = self.clock.now();
+        match job {
+            Job::Unmerge {
+                merge_id,
+                reason,
+                actor,
+                reply,
+            } => {
+                let result = async {
+                    let record = self.store.unmerge(merge_id, &reason, now).await?;
+                    self.store
+                        .audit(AuditEntry {
+                            at: now,
+                            actor,
+                            action: "unmerge".into(),
+                            subject: format!("merge {merge_id}"),
+                            detail: serde_json::json!({"winner": record.winner, "loser": record.loser, "reason": reason}),
+                        })
+                        .await?;
+                    Ok(record)
+                }
+                .await;
+                let _ = reply.send(result);
+            }
+            Job::Erase { root, actor, reply } => {
+                let result = self.erase(root, actor, now).await;
+                let _ = reply.send(result);
+            }
+            Job::Ingest { .. } | Job::Stop => {}
+        }
+    }
+
+    async fn erase(
+        &mut self,
+        root: ProfileId,
+        actor: String,
+        now: DateTime<Utc>,
+    ) -> Result<EraseReport, EngineError> {
+        if self.store.root_of(root).await? != Some(root) {
+            return Err(StoreError::not_found(format!("profile {root}")).into());
+        }
+        let profile = self
+            .store
+            .profile(root)
+            .await?
+            .ok_or_else(|| StoreError::not_found(format!("profile {root}")))?;
+        let hashes: Vec<String> = profile
+            .identities
+            .iter()
+            .map(|i| {
+                erased_hash(
+                    &self.salt,
+                    &Identifier {
+                        kind: i.kind,
+                        value: i.value.clone(),
+                    },
+                )
+            })
+            .collect();
+        let audit = AuditEntry {
+            at: now,
+            actor,
+            action: "erase".into(),
+            subject: format!("profile {root}"),
+            detail: serde_json::json!({"members": profile.members, "identities_hashed": hashes.len()}),
+        };
+        let report = self.store.erase(root, &hashes, audit).await?;
+        self.erased.extend(hashes);
+        tracing::info!(profile = root, events = report.events, "profile erased");
+        Ok(report)
+    }
+
+    /// Deduplicates, resolves and commits a group of ingest jobs; answers each job.
+    async fn commit_group(&mut self, mut group: Vec<Pending>) {
+        let started = Instant::now();
+        let now = self.clock.now();
+        // 1. Drop retries and erased persons' events.
+        let mut seen_in_group: HashMap<u64, Vec<(SourceId, String)>> = HashMap::new();
+        let mut to_verify: Vec<i64> = Vec::new();
+        let mut hashed: Vec<Vec<u64>> = Vec::with_capacity(group.len());
+        for job in &group {
+            let hashes: Vec<u64> = job
+                .events
+                .iter()
+                .map(|e| DedupIndex::hash(job.source.id, &e.message_id))
+                .collect();
+            for h in &hashes {
+                to_verify.extend(self.dedup.candidates(*h));
+            }
+            hashed.push(hashes);
+        }
+        let stored: HashSet<(SourceId, String)> = if to_verify.is_empty() {
+            HashSet::new()
+        } else {
+            match self.store.message_ids(&to_verify).await {
+                Ok(rows) => rows
+                    .into_iter()
+                    .map(|(_, source, id)| (source, id))
+                    .collect(),
+                Err(e) => return fail_group(group, e.into()),
+            }
+        };
+        let mut keep: Vec<Vec<bool>> = Vec::with_capacity(group.len());
+        for (job, hashes) in group.iter_mut().zip(&hashed) {
+            let mut flags = Vec::with_capacity(job.events.len());
+            for (event, h) in job.events.iter().zip(hashes) {
+                let key = (job.source.id, event.message_id.clone());
+                let in_group = seen_in_group.get(h).is_some_and(|v| v.contains(&key));
+                if in_group || stored.contains(&key) {
+                    job.outcome.duplicates += 1;
+                    flags.push(false);
+                    continue;
+                }
+                if !self.erased.is_empty()
+                    && event
+                        .identifiers(&job.source.identity_mapping)
+                        .iter()
+                        .any(|id| self.erased.contains(&erased_hash(&self.salt, id)))
+                {
+                    job.outcome.suppressed += 1;
+                    flags.push(false);
+                    continue;
+                }
+                seen_in_group.entry(*h).or_default().push(key);
+                flags.push(true);
+            }
+            keep.push(flags);
+        }
+
+        // 2. Resolve identities against the graph around this group.
+        let mut keys: Vec<Identifier> = Vec::new();
+        for (job, flags) in group.iter().zip(&keep) {
+            for (event, _) in job.events.iter().zip(flags).filter(|(_, k)| **k) {
+                keys.extend(lookup_keys(event, &job.source.identity_mapping));
+            }
+        }
+        keys.sort();
+        keys.dedup();
+        let mut graph = match self.store.load_graph(&keys).await {
+            Ok(g) => g,
+            Err(e) => return fail_group(group, e.into()),
+        };
+        graph.next_profile_id = self.next_profile_id;
+        let mut plan = Plan::default();
+        let mut batch = WriteBatch::default();
+        let mut event_hashes = Vec::new();
+        for ((job, flags), hashes) in group.iter().zip(&keep).zip(&hashed) {
+            for ((event, _), h) in job
+                .events
+                .iter()
+                .zip(flags)
+                .zip(hashes)
+                .filter(|((_, k), _)| **k)
+            {
+                let index = batch.events.len();
+                let first_conflict = plan.conflicts.len();
+                let first_link = plan.links.len();
+                let first_merge = plan.merges.len();
+                let profile = graph.assign(index, event, &job.source.identity_mapping, &mut plan);
+                for link in &plan.links[first_link..] {
+                    batch.links.push(LinkWrite {
+                        identifier: link.identifier.clone(),
+                        profile_id: link.profile,
+                        source_id: job.source.id,
+                        at: now,
+                    });
+                }
+                for m in &plan.merges[first_merge..] {
+                    batch.merges.push(MergeWrite {
+                        winner: m.winner,
+                        loser: m.loser,
+                        identifier: m.identifier.clone(),
+                        reason: m.reason.clone(),
+                        message_id: event.message_id.clone(),
+                        at: now,
+                    });
+                }
+                for c in &plan.conflicts[first_conflict..] {
+                    batch.conflicts.push(ConflictWrite {
+                        identifier: c.identifier.clone(),
+                        kept_on: c.kept_on,
+                        event_profile: c.event_profile,
+                        reason: c.reason.clone(),
+                        at: now,
+                    });
+                }
+                if let Some(traits) = event.profile_traits() {
+                    for (key, value) in traits {
+                        batch.traits.push(TraitWrite {
+                            profile_id: profile,
+                            key: key.clone(),
+                            value: value.clone(),
+                            source_id: job.source.id,
+                            event_time: event.timestamp,
+                        });
+                    }
+                }
+                batch.events.push(NewEvent {
+                    source_id: job.source.id,
+                    profile_id: profile,
+                    message_id: event.message_id.clone(),
+                    dedup_hash: *h as i64,
+                    kind: event.kind.as_str().to_owned(),
+                    name: event.name.clone(),
+                    timestamp: event.timestamp,
+                    received_at: event.received_at,
+                    body: serde_json::Value::Object(event.body.clone()).to_string(),
+                });
+                event_hashes.push(*h);
+            }
+        }
+        batch.new_profiles = plan.new_profiles.iter().map(|&p| (p, now)).collect();
+
+        // 3. Commit; answer only after the commit returned.
+        let seqs = match self.store.apply(batch).await {
+            Ok(seqs) => seqs,
+            Err(e) => {
+                tracing::error!(error = %e, "ingest commit failed");
+                return fail_group(group, e.into());
+            }
+        };
+        self.next_profile_id = graph.next_profile_id;
+        for (h, seq) in event_hashes.into_iter().zip(seqs) {
+            self.dedup.insert(h, seq);
+        }
+        self.metrics
+            .commit_seconds
+            .with_label_values(&[self.store.backend_name()])
+            .observe(started.elapsed().as_secs_f64());
+        for (job, flags) in group.into_iter().zip(keep) {
+            let mut outcome = job.outcome;
+            outcome.accepted = flags.iter().filter(|k| **k).count();
+            let name = job.source.name.as_str();
+            self.metrics
+                .events_accepted
+                .with_label_values(&[name])
+                .inc_by(outcome.accepted as u64);
+            self.metrics
+                .events_duplicate
+                .with_label_values(&[name])
+                .inc_by(outcome.duplicates as u64);
+            if outcome.suppressed > 0 {
+                self.metrics
+                    .events_rejected
+                    .with_label_values(&[name, "erased_identifier"])
+                    .inc_by(outcome.suppressed as u64);
+            }
+            let _ = job.reply.send(Ok(outcome));
+        }
+    }
+}
+
+fn fail_group(group: Vec<Pending>, error: EngineError) {
+    let message = error.to_string();
+    for job in group {
+        let _ = job.reply.send(Err(EngineError::Store(StoreError::Backend(
+            message.clone(),
+        ))));
+    }
+}

@@ -1,0 +1,17 @@
+//! Kreislauf's engines, above the store traits and below the adapters (HTTP server, CLI).
+//!
+//! * [`ingest`]: the ingestion pipeline — the single writer that deduplicates by `messageId`, resolves
+//!   identities and commits batches durably (group commit).
+//! * [`import`]: streaming CSV import of customers and historical events through the same pipeline.
+//! * [`metrics`]: Prometheus metrics shared with the server.
+//! * [`clock`]: the injectable clock.
+
+pub mod clock;
+pub mod dedup;
+pub mod import;
+pub mod ingest;
+pub mod metrics;
+
+pub use clock::{Clock, SystemClock};
+pub use ingest::{Engine, EngineConfig, EngineError, IngestOutcome};
+pub use metrics::Metrics;
