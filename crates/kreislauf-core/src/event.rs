@@ -294,6 +294,28 @@ pub fn normalise(
         };
     }
 
+    for (field, text) in [
+        ("event", body.get("event")),
+        ("name", body.get("name")),
+        ("messageId", body.get("messageId")),
+    ] {
+        if text.and_then(Value::as_str).is_some_and(has_control) {
+            return Err(FieldError::new(
+                field,
+                "must not contain control characters",
+            ));
+        }
+    }
+    if let Some(key) = body
+        .get("traits")
+        .and_then(Value::as_object)
+        .and_then(|t| t.keys().find(|k| k.contains('\0') || k.is_empty()))
+    {
+        return Err(FieldError::new(
+            format!("traits.{}", key.replace('\0', "\\0")),
+            "trait names must be non-empty and must not contain NUL",
+        ));
+    }
     let name = match kind {
         EventKind::Track => match body.get("event") {
             Some(Value::String(s)) if !s.trim().is_empty() => Some(s.clone()),
@@ -391,8 +413,17 @@ pub fn correct_clock_skew(
     }
 }
 
+/// NUL cannot be stored in a text column (PostgreSQL refuses it); other control characters in ids are typos.
+fn has_control(s: &str) -> bool {
+    s.chars().any(char::is_control)
+}
+
 fn id_field(body: &Map<String, Value>, field: &str) -> Result<Option<String>, FieldError> {
     match body.get(field) {
+        Some(Value::String(s)) if has_control(s) => Err(FieldError::new(
+            field,
+            "must not contain control characters",
+        )),
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
         Some(Value::String(s)) if s.len() > 512 => {
@@ -499,6 +530,29 @@ mod tests {
         assert_eq!(
             norm(json!("string")).err().map(|e| e.field).as_deref(),
             Some("")
+        );
+    }
+
+    #[test]
+    fn rejects_control_characters_in_ids_and_trait_names() {
+        assert_eq!(
+            norm(json!({"type":"track","event":"X","userId":"u\u{0}"}))
+                .err()
+                .map(|e| e.field)
+                .as_deref(),
+            Some("userId")
+        );
+        assert_eq!(
+            norm(json!({"type":"track","event":"X\u{0}","userId":"u"}))
+                .err()
+                .map(|e| e.field)
+                .as_deref(),
+            Some("event")
+        );
+        assert!(norm(json!({"type":"identify","userId":"u","traits":{"a\u{0}b":1}})).is_err());
+        assert!(
+            norm(json!({"type":"identify","userId":"u","traits":{"note":"a\u{0}b"}})).is_ok(),
+            "values are stored as escaped JSON"
         );
     }
 

@@ -48,7 +48,7 @@ impl IdentifierKind {
     /// Normalise a raw value of this kind; `None` if it cannot identify anybody.
     pub fn normalise(self, raw: &str) -> Option<String> {
         let trimmed = raw.trim();
-        if trimmed.is_empty() || trimmed.len() > 512 {
+        if trimmed.is_empty() || trimmed.len() > 512 || trimmed.chars().any(char::is_control) {
             return None;
         }
         match self {

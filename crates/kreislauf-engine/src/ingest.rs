@@ -111,6 +111,7 @@ struct Inner {
     sources: RwLock<SourceCache>,
     salt: String,
     writer: tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    last_reload: std::sync::Mutex<Option<Instant>>,
 }
 
 /// Random URL-safe secret with a readable prefix.
@@ -179,6 +180,7 @@ impl Engine {
                 }),
                 salt,
                 writer: tokio::sync::Mutex::new(Some(handle)),
+                last_reload: std::sync::Mutex::new(None),
             }),
         };
         engine.reload_sources().await?;
@@ -223,6 +225,26 @@ impl Engine {
             .by_key
             .get(write_key)
             .cloned()
+    }
+
+    /// Like [`Engine::source_for_key`], but on a miss re-reads the store (at most once a second), so keys
+    /// created by another process (the CLI) work without a restart.
+    pub async fn authenticate(&self, write_key: &str) -> Option<Arc<Source>> {
+        if let Some(source) = self.source_for_key(write_key) {
+            return Some(source);
+        }
+        let due = {
+            let mut last = self.inner.last_reload.lock().ok()?;
+            let due = last.is_none_or(|t| t.elapsed() > Duration::from_secs(1));
+            if due {
+                *last = Some(Instant::now());
+            }
+            due
+        };
+        if due {
+            let _ = self.reload_sources().await;
+        }
+        self.source_for_key(write_key)
     }
 
     pub fn source_by_name(&self, name: &str) -> Option<Arc<Source>> {

@@ -1,0 +1,647 @@
+//! `kreislauf`: the CLI and the only place where concrete storage backends are chosen and wired.
+
+mod bench;
+mod config;
+mod demo;
+
+use std::fs::File;
+use std::io::{BufReader, BufWriter};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand};
+use kreislauf_core::{Identifier, IdentifierKind};
+use kreislauf_engine::import::{import_csv, ImportKind};
+use kreislauf_engine::{Engine, EngineConfig, Metrics, SystemClock};
+use kreislauf_store::{NewSource, Store};
+use kreislauf_store_postgres::PostgresStore;
+use kreislauf_store_sqlite::SqliteStore;
+
+use crate::config::{Overrides, Settings};
+
+#[derive(Parser)]
+#[command(
+    name = "kreislauf",
+    version,
+    about = "Kreislauf — customer experience management: unified profiles, journeys, voice of the customer"
+)]
+struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args, Clone)]
+struct GlobalArgs {
+    /// Settings file (default: ./kreislauf.toml if present).
+    #[arg(long, global = true, env = "KREISLAUF_CONFIG")]
+    config: Option<PathBuf>,
+    /// Folder of the embedded store.
+    #[arg(long, global = true, env = "KREISLAUF_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// PostgreSQL URL (postgres://…); without it the embedded store is used.
+    #[arg(long, global = true, env = "KREISLAUF_DATABASE_URL")]
+    database_url: Option<String>,
+    /// Log filter (e.g. info, debug, kreislauf_engine=debug).
+    #[arg(long, global = true, env = "KREISLAUF_LOG")]
+    log: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP server (ingestion API, admin API, metrics).
+    Serve {
+        /// Address to listen on (default 127.0.0.1:8080).
+        #[arg(long, env = "KREISLAUF_LISTEN")]
+        listen: Option<SocketAddr>,
+    },
+    /// Start a fresh embedded workspace, replay demo events through the HTTP API and show the result.
+    Demo(demo::DemoArgs),
+    /// Manage admin API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Manage sources (brand × channel) and their write keys.
+    #[command(subcommand)]
+    Source(SourceCommand),
+    /// Import customers or historical events from CSV.
+    #[command(subcommand)]
+    Import(ImportCommand),
+    /// Look at, export, unmerge or erase profiles.
+    #[command(subcommand)]
+    Profile(ProfileCommand),
+    /// Benchmarks.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Create a token; its secret is printed once.
+    Create {
+        name: String,
+    },
+    List,
+    Revoke {
+        id: i64,
+    },
+}
+
+#[derive(Subcommand)]
+enum SourceCommand {
+    /// Create a source and print its write key.
+    Create {
+        name: String,
+        #[arg(long)]
+        brand: String,
+        #[arg(long)]
+        channel: String,
+        /// Browser origin allowed to send events (repeatable).
+        #[arg(long = "origin")]
+        origins: Vec<String>,
+    },
+    List,
+    /// Add a write key to a source.
+    AddKey {
+        source: String,
+    },
+    /// Revoke a write key.
+    RevokeKey {
+        key: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImportCommand {
+    /// One customer per line; every column becomes a trait, identifier columns link the profile.
+    Customers(ImportArgs),
+    /// One historical event per line (type, event, user_id/anonymous_id, timestamp, properties.<name>…).
+    Events(ImportArgs),
+}
+
+#[derive(Args)]
+struct ImportArgs {
+    file: PathBuf,
+    /// Name of the source the data comes from.
+    #[arg(long)]
+    source: String,
+    /// Where rejected lines go (default: FILE.rejects.csv).
+    #[arg(long)]
+    rejects: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum ProfileCommand {
+    /// Show a profile by id.
+    Show { id: i64 },
+    /// Find a profile by identifier, e.g. `lookup email hans@example.ch`.
+    Lookup { kind: String, value: String },
+    /// The newest events of a profile.
+    Timeline {
+        id: i64,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// Everything stored about the person, as JSON.
+    Export {
+        id: i64,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Revert a merge.
+    Unmerge {
+        merge_id: i64,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Erase a person: every trait, identity and event; only salted hashes of the identifiers remain.
+    Erase {
+        id: i64,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let overrides = Overrides {
+        config: cli.global.config.clone(),
+        data_dir: cli.global.data_dir.clone(),
+        database_url: cli.global.database_url.clone(),
+        listen: match &cli.command {
+            Command::Serve { listen } => *listen,
+            _ => None,
+        },
+        log: cli.global.log.clone(),
+    };
+    let settings = Settings::resolve(&overrides)?;
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&settings.log)
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(run(cli.command, settings))
+}
+
+async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
+    match command {
+        Command::Serve { .. } => serve(settings).await,
+        Command::Demo(args) => demo::run(args, settings).await,
+        Command::Token(cmd) => token(cmd, &open_store(&settings).await?).await,
+        Command::Source(cmd) => source(cmd, &settings).await,
+        Command::Import(cmd) => import(cmd, &settings).await,
+        Command::Profile(cmd) => profile(cmd, &settings).await,
+        Command::Bench(cmd) => bench::run(cmd, settings).await,
+    }
+}
+
+/// Opens the configured backend: PostgreSQL with a URL, else the embedded store in the data folder.
+pub(crate) async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
+    match &settings.database_url {
+        Some(url) => {
+            let store = PostgresStore::connect(url).await.with_context(|| {
+                "cannot connect to PostgreSQL (check --database-url)".to_string()
+            })?;
+            Ok(Arc::new(store))
+        }
+        None => {
+            let path = settings.data_dir.join("kreislauf.db");
+            let store = SqliteStore::open(&path)
+                .with_context(|| format!("cannot open the embedded store at {}", path.display()))?;
+            Ok(Arc::new(store))
+        }
+    }
+}
+
+/// The single-writer lock: one process at a time may run the ingest writer on an embedded store.
+pub(crate) struct WriterLock(#[allow(dead_code)] Option<File>);
+
+pub(crate) fn lock_writer(settings: &Settings) -> anyhow::Result<WriterLock> {
+    if settings.database_url.is_some() {
+        return Ok(WriterLock(None));
+    }
+    std::fs::create_dir_all(&settings.data_dir)
+        .with_context(|| format!("cannot create {}", settings.data_dir.display()))?;
+    let path = settings.data_dir.join("writer.lock");
+    let file = File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(WriterLock(Some(file))),
+        Err(_) => bail!(
+            "another kreislauf process (probably `kreislauf serve`) is writing to {}; stop it first, or do this through its HTTP API",
+            settings.data_dir.display()
+        ),
+    }
+}
+
+pub(crate) async fn start_engine(
+    settings: &Settings,
+    store: Arc<dyn Store>,
+) -> anyhow::Result<Engine> {
+    let config = EngineConfig {
+        max_queued_events: settings.max_queued_events,
+        ..EngineConfig::default()
+    };
+    Ok(Engine::start(
+        store,
+        Arc::new(SystemClock),
+        Arc::new(Metrics::new()),
+        config,
+    )
+    .await?)
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let _lock = lock_writer(&settings)?;
+    let store = open_store(&settings).await?;
+    let engine = start_engine(&settings, store.clone()).await?;
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", settings.listen))?;
+    let addr = listener.local_addr()?;
+    let stats = store.stats().await?;
+    eprintln!(
+        "Kreislauf {} listening on http://{addr}",
+        env!("CARGO_PKG_VERSION")
+    );
+    match &settings.database_url {
+        Some(_) => eprintln!("  store:    PostgreSQL"),
+        None => eprintln!(
+            "  store:    embedded SQLite in {}",
+            settings.data_dir.display()
+        ),
+    }
+    eprintln!(
+        "  data:     {} events, {} profiles, {} sources",
+        stats.events,
+        stats.profiles,
+        store.sources().await?.len()
+    );
+    eprintln!(
+        "  ingest:   POST http://{addr}/v1/batch (Segment HTTP API, write key as Basic user)"
+    );
+    eprintln!("  admin:    http://{addr}/api (Bearer token: `kreislauf token create NAME`), OpenAPI at /api/openapi.json");
+    let state = kreislauf_server::AppState::new(engine.clone());
+    kreislauf_server::serve(listener, state, shutdown_signal()).await?;
+    engine.shutdown().await;
+    eprintln!("stopped; every acknowledged event is committed");
+    Ok(())
+}
+
+pub(crate) async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutting down: finishing in-flight batches");
+}
+
+async fn token(cmd: TokenCommand, store: &Arc<dyn Store>) -> anyhow::Result<()> {
+    match cmd {
+        TokenCommand::Create { name } => {
+            let secret = kreislauf_engine::ingest::random_secret("kl_");
+            let record = store
+                .create_token(
+                    &name,
+                    &kreislauf_engine::ingest::token_hash(&secret),
+                    chrono::Utc::now(),
+                )
+                .await?;
+            eprintln!(
+                "created token {} ({}); it is shown only now:",
+                record.id, record.name
+            );
+            println!("{secret}");
+        }
+        TokenCommand::List => {
+            for t in store.tokens().await? {
+                let state = t
+                    .revoked_at
+                    .map(|r| format!("revoked {r}"))
+                    .unwrap_or_else(|| "active".into());
+                println!(
+                    "{:>4}  {:<20} created {}  {state}",
+                    t.id, t.name, t.created_at
+                );
+            }
+        }
+        TokenCommand::Revoke { id } => {
+            store.revoke_token(id, chrono::Utc::now()).await?;
+            eprintln!("revoked token {id}");
+        }
+    }
+    Ok(())
+}
+
+async fn source(cmd: SourceCommand, settings: &Settings) -> anyhow::Result<()> {
+    let store = open_store(settings).await?;
+    let now = chrono::Utc::now();
+    match cmd {
+        SourceCommand::Create {
+            name,
+            brand,
+            channel,
+            origins,
+        } => {
+            let created = store
+                .create_source(NewSource {
+                    name,
+                    brand,
+                    channel,
+                    identity_mapping: Default::default(),
+                    allowed_origins: origins,
+                })
+                .await?;
+            let key = store
+                .add_write_key(
+                    created.id,
+                    &kreislauf_engine::ingest::random_secret("wk_"),
+                    now,
+                )
+                .await?;
+            eprintln!(
+                "created source {} ({}): write key",
+                created.id, created.name
+            );
+            println!("{}", key.key);
+        }
+        SourceCommand::List => {
+            let keys = store.write_keys().await?;
+            for s in store.sources().await? {
+                let active: Vec<&str> = keys
+                    .iter()
+                    .filter(|k| k.source_id == s.id && k.revoked_at.is_none())
+                    .map(|k| k.key.as_str())
+                    .collect();
+                println!(
+                    "{:>4}  {:<24} brand={:<16} channel={:<12} keys={}",
+                    s.id,
+                    s.name,
+                    s.brand,
+                    s.channel,
+                    active.join(",")
+                );
+            }
+        }
+        SourceCommand::AddKey { source } => {
+            let found = store
+                .sources()
+                .await?
+                .into_iter()
+                .find(|s| s.name == source || s.id.to_string() == source);
+            let Some(found) = found else {
+                bail!("no source named {source:?} (see `kreislauf source list`)")
+            };
+            println!(
+                "{}",
+                store
+                    .add_write_key(
+                        found.id,
+                        &kreislauf_engine::ingest::random_secret("wk_"),
+                        now
+                    )
+                    .await?
+                    .key
+            );
+        }
+        SourceCommand::RevokeKey { key } => {
+            store.revoke_write_key(&key, now).await?;
+            eprintln!("revoked");
+        }
+    }
+    Ok(())
+}
+
+async fn import(cmd: ImportCommand, settings: &Settings) -> anyhow::Result<()> {
+    let (kind, args) = match cmd {
+        ImportCommand::Customers(a) => (ImportKind::Customers, a),
+        ImportCommand::Events(a) => (ImportKind::Events, a),
+    };
+    let _lock = lock_writer(settings)?;
+    let store = open_store(settings).await?;
+    let engine = start_engine(settings, store).await?;
+    let Some(source) = engine.source_by_name(&args.source) else {
+        bail!("no source named {:?}; create it with `kreislauf source create {} --brand B --channel C`", args.source, args.source)
+    };
+    let input =
+        File::open(&args.file).with_context(|| format!("cannot open {}", args.file.display()))?;
+    let size = input.metadata().map(|m| m.len()).unwrap_or(0);
+    let rejects_path = args
+        .rejects
+        .clone()
+        .unwrap_or_else(|| rejects_path_for(&args.file));
+    let mut rejects = BufWriter::new(
+        File::create(&rejects_path)
+            .with_context(|| format!("cannot create {}", rejects_path.display()))?,
+    );
+    let bar = indicatif::ProgressBar::new(size);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let counting = CountingReader {
+        inner: BufReader::with_capacity(1 << 20, input),
+        bar: bar.clone(),
+    };
+    let summary = import_csv(
+        &engine,
+        source,
+        kind,
+        counting,
+        &mut rejects,
+        &mut |lines| bar.set_message(format!("{lines} lines")),
+    )
+    .await;
+    bar.finish_and_clear();
+    engine.shutdown().await;
+    let summary = summary?;
+    eprintln!(
+        "imported {}: {} lines, {} stored, {} already there, {} rejected, {} suppressed (erased persons) in {:.1}s",
+        args.file.display(),
+        summary.lines,
+        summary.accepted,
+        summary.duplicates,
+        summary.rejected,
+        summary.suppressed,
+        summary.elapsed_ms as f64 / 1000.0
+    );
+    if summary.rejected > 0 {
+        eprintln!(
+            "rejected lines with line numbers and reasons: {}",
+            rejects_path.display()
+        );
+    }
+    Ok(())
+}
+
+fn rejects_path_for(file: &Path) -> PathBuf {
+    let mut name = file
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_default();
+    name.push(".rejects.csv");
+    file.with_file_name(name)
+}
+
+/// Advances the progress bar by the bytes read.
+struct CountingReader<R> {
+    inner: R,
+    bar: indicatif::ProgressBar,
+}
+
+impl<R: std::io::Read> std::io::Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.bar.inc(n as u64);
+        Ok(n)
+    }
+}
+
+async fn profile(cmd: ProfileCommand, settings: &Settings) -> anyhow::Result<()> {
+    let print = |v: &dyn erased::Json| -> anyhow::Result<()> {
+        println!("{}", v.pretty()?);
+        Ok(())
+    };
+    match cmd {
+        ProfileCommand::Show { id } => {
+            let store = open_store(settings).await?;
+            let root = store
+                .root_of(id)
+                .await?
+                .with_context(|| format!("no profile {id}"))?;
+            print(
+                &store
+                    .profile(root)
+                    .await?
+                    .with_context(|| format!("no profile {id}"))?,
+            )?;
+        }
+        ProfileCommand::Lookup { kind, value } => {
+            let store = open_store(settings).await?;
+            let kind: IdentifierKind = kind.parse()?;
+            let id = Identifier::new(kind, &value)
+                .with_context(|| format!("{value:?} is not a valid {kind}"))?;
+            let root = store
+                .profile_by_identifier(&id)
+                .await?
+                .with_context(|| format!("no profile with {id}"))?;
+            print(
+                &store
+                    .profile(root)
+                    .await?
+                    .with_context(|| format!("no profile {root}"))?,
+            )?;
+        }
+        ProfileCommand::Timeline { id, limit } => {
+            let store = open_store(settings).await?;
+            let root = store
+                .root_of(id)
+                .await?
+                .with_context(|| format!("no profile {id}"))?;
+            for e in store.timeline(root, None, limit).await? {
+                println!(
+                    "{}  {:<9} {:<28} source={} {}",
+                    e.timestamp,
+                    e.kind,
+                    e.name.as_deref().unwrap_or("-"),
+                    e.source_id,
+                    e.message_id
+                );
+            }
+        }
+        ProfileCommand::Export { id, out } => {
+            let store = open_store(settings).await?;
+            let root = store
+                .root_of(id)
+                .await?
+                .with_context(|| format!("no profile {id}"))?;
+            let export = store
+                .export(root)
+                .await?
+                .with_context(|| format!("no profile {id}"))?;
+            store
+                .audit(kreislauf_store::AuditEntry {
+                    at: chrono::Utc::now(),
+                    actor: "cli".into(),
+                    action: "export".into(),
+                    subject: format!("profile {root}"),
+                    detail: serde_json::json!({}),
+                })
+                .await?;
+            let text = serde_json::to_string_pretty(&export)?;
+            match out {
+                Some(path) => std::fs::write(&path, text)
+                    .with_context(|| format!("cannot write {}", path.display()))?,
+                None => println!("{text}"),
+            }
+        }
+        ProfileCommand::Unmerge { merge_id, reason } => {
+            let _lock = lock_writer(settings)?;
+            let engine = start_engine(settings, open_store(settings).await?).await?;
+            let record = engine.unmerge(merge_id, &reason, "cli").await;
+            engine.shutdown().await;
+            let record = record?;
+            eprintln!(
+                "merge {merge_id} reverted: profiles {} and {} are separate again",
+                record.winner, record.loser
+            );
+        }
+        ProfileCommand::Erase { id, yes } => {
+            if !yes {
+                bail!("erasing profile {id} cannot be undone; run again with --yes to confirm");
+            }
+            let _lock = lock_writer(settings)?;
+            let engine = start_engine(settings, open_store(settings).await?).await?;
+            let root = engine
+                .store()
+                .root_of(id)
+                .await?
+                .with_context(|| format!("no profile {id}"))?;
+            let report = engine.erase(root, "cli").await;
+            engine.shutdown().await;
+            let report = report?;
+            eprintln!(
+                "erased profile {root}: {} profiles, {} identities, {} events, {} traits, {} merges removed",
+                report.profiles, report.identities, report.events, report.traits, report.merges
+            );
+        }
+    }
+    Ok(())
+}
+
+mod erased {
+    //! Pretty-printing any serialisable value through one `&dyn` entry point.
+    pub trait Json {
+        fn pretty(&self) -> serde_json::Result<String>;
+    }
+    impl<T: serde::Serialize> Json for T {
+        fn pretty(&self) -> serde_json::Result<String> {
+            serde_json::to_string_pretty(self)
+        }
+    }
+}
