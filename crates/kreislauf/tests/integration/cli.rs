@@ -1,0 +1,121 @@
+//! The CLI against a real data folder: import with rejects and re-runs, profile commands, erasure.
+
+use crate::support::{cli, cli_output, ServerProcess};
+
+#[test]
+fn import_customers_reports_line_numbers_and_reruns_without_duplicates() {
+    let dir = tempfile::tempdir().expect("tmp");
+    cli(
+        dir.path(),
+        &[
+            "source",
+            "create",
+            "crm",
+            "--brand",
+            "supermarket",
+            "--channel",
+            "crm",
+        ],
+    );
+    let csv = dir.path().join("kunden.csv");
+    std::fs::write(
+        &csv,
+        "user_id,email,first_name,last_name,loyalty_card,city\n\
+         k-1,anna.meier@example.ch,Anna,Meier,1001,Zürich\n\
+         k-2,ben@example.de,Ben,Schmid,1002,Berlin\n\
+         ,,Niemand,,,Bern\n\
+         k-3,clara@example.at,Clara,Huber,1003,Wien\n",
+    )
+    .expect("csv");
+    let out = cli_output(
+        dir.path(),
+        &[
+            "import",
+            "customers",
+            csv.to_str().expect("path"),
+            "--source",
+            "crm",
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("4 lines, 3 stored, 0 already there, 1 rejected"),
+        "{stderr}"
+    );
+    let rejects =
+        std::fs::read_to_string(dir.path().join("kunden.csv.rejects.csv")).expect("rejects file");
+    assert!(
+        rejects.lines().any(|l| l.starts_with("4,user_id,")),
+        "{rejects}"
+    );
+    let again = cli_output(
+        dir.path(),
+        &[
+            "import",
+            "customers",
+            csv.to_str().expect("path"),
+            "--source",
+            "crm",
+        ],
+    );
+    assert!(String::from_utf8_lossy(&again.stderr).contains("0 stored, 3 already there"));
+
+    let shown = cli(
+        dir.path(),
+        &["profile", "lookup", "email", "Anna.Meier@example.ch"],
+    );
+    let profile: serde_json::Value = serde_json::from_str(&shown).expect("json");
+    assert_eq!(profile["traits"]["city"]["value"], "Zürich");
+    let id = profile["id"].to_string();
+
+    let refused = cli_output(dir.path(), &["profile", "erase", &id]);
+    assert!(!refused.status.success(), "erase asks for --yes");
+    cli(dir.path(), &["profile", "erase", &id, "--yes"]);
+    assert!(!cli_output(
+        dir.path(),
+        &["profile", "lookup", "email", "anna.meier@example.ch"]
+    )
+    .status
+    .success());
+    let export = cli_output(dir.path(), &["profile", "export", &id]);
+    assert!(!export.status.success());
+}
+
+#[test]
+fn unknown_source_and_missing_file_are_clear_errors() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let out = cli_output(
+        dir.path(),
+        &["import", "events", "/nonexistent.csv", "--source", "nope"],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no source named \"nope\""));
+}
+
+#[test]
+fn a_second_writer_on_the_same_folder_is_refused_while_the_server_runs() {
+    let dir = tempfile::tempdir().expect("tmp");
+    cli(
+        dir.path(),
+        &["source", "create", "crm", "--brand", "b", "--channel", "c"],
+    );
+    let server = ServerProcess::start(dir.path());
+    let csv = dir.path().join("c.csv");
+    std::fs::write(&csv, "user_id\nx\n").expect("csv");
+    let out = cli_output(
+        dir.path(),
+        &[
+            "import",
+            "customers",
+            csv.to_str().expect("path"),
+            "--source",
+            "crm",
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("another kreislauf process"));
+    // Read-only commands still work.
+    cli(dir.path(), &["source", "list"]);
+    drop(server);
+}
