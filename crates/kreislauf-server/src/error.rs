@@ -9,9 +9,13 @@ use kreislauf_engine::EngineError;
 use kreislauf_store::StoreError;
 use serde::Serialize;
 
-/// An error answer.
+/// An error answer (boxed: handlers return it by value on every path).
+#[derive(Debug)]
+pub struct ApiError(Box<ErrorBody>);
+
+/// The JSON body of an error answer.
 #[derive(Debug, Serialize)]
-pub struct ApiError {
+pub struct ErrorBody {
     #[serde(skip)]
     pub status: StatusCode,
     pub success: bool,
@@ -32,7 +36,7 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self {
+        Self(Box::new(ErrorBody {
             status,
             success: false,
             code,
@@ -41,7 +45,7 @@ impl ApiError {
             errors: Vec::new(),
             accepted: None,
             retry_after: None,
-        }
+        }))
     }
 
     pub fn bad_request(field: &str, message: impl Into<String>) -> Self {
@@ -106,9 +110,22 @@ impl From<EngineError> for ApiError {
     }
 }
 
+impl std::ops::Deref for ApiError {
+    type Target = ErrorBody;
+    fn deref(&self) -> &ErrorBody {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for ApiError {
+    fn deref_mut(&mut self) -> &mut ErrorBody {
+        &mut self.0
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response = (self.status, Json(&self)).into_response();
+        let mut response = (self.status, Json(&*self.0)).into_response();
         if let Some(secs) = self.retry_after {
             response
                 .headers_mut()

@@ -47,7 +47,7 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
             handle(state, headers, body, Endpoint::Single(kind))
         };
         router = router
-            .route(&format!("/v1/{long}"), post(handler.clone()))
+            .route(&format!("/v1/{long}"), post(handler))
             .route(&format!("/v1/{short}"), post(handler));
     }
     let batch = |state: State<Arc<AppState>>, headers: HeaderMap, body: Body| {
