@@ -237,9 +237,14 @@ pub fn normalise(
     let Value::Object(mut body) = value else {
         return Err(FieldError::new("", "each event must be a JSON object"));
     };
-    // A stable id for messages without one, so that a retry of the same bytes is still deduplicated.
-    let content_hash =
-        xxhash_rust::xxh3::xxh3_128(Value::Object(body.clone()).to_string().as_bytes());
+    // A stable id for messages without one, so that a retry of the same content is still deduplicated
+    // (hashed before normalisation adds receive-time fields).
+    let content_hash = match body.get("messageId") {
+        None | Some(Value::Null) => Some(xxhash_rust::xxh3::xxh3_128(
+            Value::Object(body.clone()).to_string().as_bytes(),
+        )),
+        Some(_) => None,
+    };
 
     let kind = match (body.get("type"), implied_kind) {
         (Some(Value::String(t)), implied) => {
@@ -378,7 +383,7 @@ pub fn normalise(
             s.clone()
         }
         Some(Value::Number(n)) => n.to_string(),
-        None | Some(Value::Null) => format!("kl-{content_hash:032x}"),
+        None | Some(Value::Null) => format!("kl-{:032x}", content_hash.unwrap_or_default()),
         Some(Value::String(_)) => return Err(FieldError::new("messageId", "must not be empty")),
         Some(_) => return Err(FieldError::new("messageId", "must be a string")),
     };

@@ -725,7 +725,7 @@ impl Writer {
                     name: event.name.clone(),
                     timestamp: event.timestamp,
                     received_at: event.received_at,
-                    body: serde_json::Value::Object(event.body.clone()).to_string(),
+                    body: serde_json::to_string(&event.body).unwrap_or_default(),
                 });
                 event_hashes.push(*h);
             }
