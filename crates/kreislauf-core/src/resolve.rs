@@ -107,6 +107,20 @@ impl IdentityGraph {
         profile
     }
 
+    /// Adds what `loaded` knows and `self` does not; `self` wins where both know (it is never older).
+    pub fn absorb(&mut self, loaded: IdentityGraph) {
+        for (k, v) in loaded.links {
+            self.links.entry(k).or_insert(v);
+        }
+        for (k, v) in loaded.merged_into {
+            self.merged_into.entry(k).or_insert(v);
+        }
+        for (k, v) in loaded.uniques {
+            self.uniques.entry(k).or_insert(v);
+        }
+        self.blocked.extend(loaded.blocked);
+    }
+
     fn root_of(&self, id: &Identifier) -> Option<ProfileId> {
         self.links.get(id).map(|&p| self.root(p))
     }

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use kreislauf_core::event::Event;
 use kreislauf_core::resolve::{lookup_keys, Plan};
-use kreislauf_core::{Identifier, ProfileId, Source, SourceId};
+use kreislauf_core::{Identifier, IdentityGraph, ProfileId, Source, SourceId};
 use kreislauf_store::{
     AuditEntry, ConflictWrite, EraseReport, LinkWrite, MergeRecord, MergeWrite, NewEvent,
     NewSource, Store, StoreError, TokenRecord, TraitWrite, WriteBatch, WriteKey,
@@ -156,6 +156,7 @@ impl Engine {
 
         let (tx, rx) = mpsc::unbounded_channel();
         let writer = Writer {
+            identities: IdentityGraph::default(),
             store: store.clone(),
             clock: clock.clone(),
             metrics: metrics.clone(),
@@ -437,7 +438,12 @@ fn erased_hash(salt: &str, id: &Identifier) -> String {
     hex::encode(h.finalize())
 }
 
+/// Identifiers the writer keeps in memory before it starts its cache afresh (about 100 bytes each).
+const IDENTITY_CACHE_MAX: usize = 1_000_000;
+
 struct Writer {
+    /// The identity graph around everything this writer has seen; see `commit_group`.
+    identities: IdentityGraph,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
@@ -520,6 +526,8 @@ impl Writer {
 
     async fn run_admin(&mut self, job: Job) {
         let now = self.clock.now();
+        // Unmerge and erasure change the graph behind the cache.
+        self.identities = IdentityGraph::default();
         match job {
             Job::Unmerge {
                 merge_id,
@@ -595,21 +603,21 @@ impl Writer {
     async fn commit_group(&mut self, mut group: Vec<Pending>) {
         let started = Instant::now();
         let now = self.clock.now();
-        // 1. Drop retries and erased persons' events.
-        let mut seen_in_group: HashMap<u64, Vec<(SourceId, String)>> = HashMap::new();
-        let mut to_verify: Vec<i64> = Vec::new();
-        let mut hashed: Vec<Vec<u64>> = Vec::with_capacity(group.len());
-        for job in &group {
-            let hashes: Vec<u64> = job
-                .events
-                .iter()
-                .map(|e| DedupIndex::hash(job.source.id, &e.message_id))
-                .collect();
-            for h in &hashes {
-                to_verify.extend(self.dedup.candidates(*h));
-            }
-            hashed.push(hashes);
-        }
+        // 1. Drop retries and erased persons' events. Hash hits are only candidates: confirmed by messageId.
+        let hashed: Vec<Vec<u64>> = group
+            .iter()
+            .map(|job| {
+                job.events
+                    .iter()
+                    .map(|e| DedupIndex::hash(job.source.id, &e.message_id))
+                    .collect()
+            })
+            .collect();
+        let to_verify: Vec<i64> = hashed
+            .iter()
+            .flatten()
+            .flat_map(|h| self.dedup.candidates(*h))
+            .collect();
         let stored: HashSet<(SourceId, String)> = if to_verify.is_empty() {
             HashSet::new()
         } else {
@@ -622,30 +630,42 @@ impl Writer {
             }
         };
         let mut keep: Vec<Vec<bool>> = Vec::with_capacity(group.len());
-        for (job, hashes) in group.iter_mut().zip(&hashed) {
-            let mut flags = Vec::with_capacity(job.events.len());
-            for (event, h) in job.events.iter().zip(hashes) {
-                let key = (job.source.id, event.message_id.clone());
-                let in_group = seen_in_group.get(h).is_some_and(|v| v.contains(&key));
-                if in_group || stored.contains(&key) {
-                    job.outcome.duplicates += 1;
-                    flags.push(false);
-                    continue;
+        let mut skipped: Vec<(usize, usize)> = Vec::with_capacity(group.len());
+        {
+            let mut seen_in_group: HashMap<u64, Vec<(SourceId, &str)>> = HashMap::new();
+            for (job, hashes) in group.iter().zip(&hashed) {
+                let (mut duplicates, mut suppressed) = (0, 0);
+                let mut flags = Vec::with_capacity(job.events.len());
+                for (event, h) in job.events.iter().zip(hashes) {
+                    let key = (job.source.id, event.message_id.as_str());
+                    let in_group = seen_in_group.get(h).is_some_and(|v| v.contains(&key));
+                    if in_group
+                        || (!stored.is_empty() && stored.contains(&(key.0, key.1.to_owned())))
+                    {
+                        duplicates += 1;
+                        flags.push(false);
+                        continue;
+                    }
+                    if !self.erased.is_empty()
+                        && event
+                            .identifiers(&job.source.identity_mapping)
+                            .iter()
+                            .any(|id| self.erased.contains(&erased_hash(&self.salt, id)))
+                    {
+                        suppressed += 1;
+                        flags.push(false);
+                        continue;
+                    }
+                    seen_in_group.entry(*h).or_default().push(key);
+                    flags.push(true);
                 }
-                if !self.erased.is_empty()
-                    && event
-                        .identifiers(&job.source.identity_mapping)
-                        .iter()
-                        .any(|id| self.erased.contains(&erased_hash(&self.salt, id)))
-                {
-                    job.outcome.suppressed += 1;
-                    flags.push(false);
-                    continue;
-                }
-                seen_in_group.entry(*h).or_default().push(key);
-                flags.push(true);
+                keep.push(flags);
+                skipped.push((duplicates, suppressed));
             }
-            keep.push(flags);
+        }
+        for (job, (duplicates, suppressed)) in group.iter_mut().zip(skipped) {
+            job.outcome.duplicates += duplicates;
+            job.outcome.suppressed += suppressed;
         }
 
         // 2. Resolve identities against the graph around this group.
@@ -657,11 +677,22 @@ impl Writer {
         }
         keys.sort();
         keys.dedup();
-        let mut graph = match self.store.load_graph(&keys).await {
-            Ok(g) => g,
-            Err(e) => return fail_group(group, e.into()),
-        };
+        let dedup_done = started.elapsed();
+        // The writer's graph cache is authoritative for what it holds (every graph change passes through
+        // this writer); only identifiers it has not seen are read from the store.
+        let missing: Vec<Identifier> = keys
+            .into_iter()
+            .filter(|k| !self.identities.links.contains_key(k))
+            .collect();
+        if !missing.is_empty() {
+            match self.store.load_graph(&missing).await {
+                Ok(loaded) => self.identities.absorb(loaded),
+                Err(e) => return fail_group(group, e.into()),
+            }
+        }
+        let mut graph = std::mem::take(&mut self.identities);
         graph.next_profile_id = self.next_profile_id;
+        let graph_loaded_at = started.elapsed();
         let mut plan = Plan::default();
         let mut batch = WriteBatch::default();
         let mut event_hashes = Vec::new();
@@ -731,16 +762,25 @@ impl Writer {
             }
         }
         batch.new_profiles = plan.new_profiles.iter().map(|&p| (p, now)).collect();
+        let planned = started.elapsed();
+        let graph_loaded = graph_loaded_at;
 
         // 3. Commit; answer only after the commit returned.
+        let event_count = batch.events.len();
         let seqs = match self.store.apply(batch).await {
             Ok(seqs) => seqs,
             Err(e) => {
                 tracing::error!(error = %e, "ingest commit failed");
+                // The cache holds this group's uncommitted decisions: start it afresh from the store.
                 return fail_group(group, e.into());
             }
         };
         self.next_profile_id = graph.next_profile_id;
+        self.identities = if graph.links.len() > IDENTITY_CACHE_MAX {
+            IdentityGraph::default()
+        } else {
+            graph
+        };
         for (h, seq) in event_hashes.into_iter().zip(seqs) {
             self.dedup.insert(h, seq);
         }
@@ -748,6 +788,14 @@ impl Writer {
             .commit_seconds
             .with_label_values(&[self.store.backend_name()])
             .observe(started.elapsed().as_secs_f64());
+        tracing::debug!(
+            events = event_count,
+            dedup_ms = dedup_done.as_secs_f64() * 1e3,
+            graph_ms = (graph_loaded - dedup_done).as_secs_f64() * 1e3,
+            plan_ms = (planned - graph_loaded).as_secs_f64() * 1e3,
+            apply_ms = (started.elapsed() - planned).as_secs_f64() * 1e3,
+            "group committed"
+        );
         for (job, flags) in group.into_iter().zip(keep) {
             let mut outcome = job.outcome;
             outcome.accepted = flags.iter().filter(|k| **k).count();

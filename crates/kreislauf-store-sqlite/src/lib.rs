@@ -119,7 +119,9 @@ fn configure(conn: &Connection, writer: bool) -> Result<()> {
         "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = FULL;
          PRAGMA secure_delete = ON;
-         PRAGMA temp_store = MEMORY;",
+         PRAGMA temp_store = MEMORY;
+         PRAGMA wal_autocheckpoint = 8192;
+         PRAGMA journal_size_limit = 67108864;",
     )
     .map_err(db_err)?;
     let cache_kib = if writer { 128 * 1024 } else { 16 * 1024 };

@@ -1,6 +1,6 @@
 //! The storage conformance suite. Every backend expands it with [`store_conformance_tests!`]:
 //!
-//! ```ignore
+//! ```text
 //! kreislauf_store::store_conformance_tests!(async { Some(Arc::new(open_store()) as Arc<dyn Store>) });
 //! ```
 //!
