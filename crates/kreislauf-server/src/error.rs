@@ -88,6 +88,7 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict { .. } => {
                 ApiError::new(StatusCode::CONFLICT, "conflict", e.to_string())
             }
+            StoreError::Locked(_) => ApiError::unavailable(e.to_string()),
             StoreError::Corrupt(_) | StoreError::Backend(_) => {
                 tracing::error!(error = %e, "store failure");
                 ApiError::new(

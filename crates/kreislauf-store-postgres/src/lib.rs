@@ -41,7 +41,39 @@ pub struct PostgresStore {
     pool: Pool,
 }
 
+/// The exclusive right to run the ingest writer on one database schema, held while this value lives
+/// (a session-level advisory lock on a connection taken out of the pool).
+pub struct WriterLease {
+    /// Detached from the pool: dropping it closes the session, which releases the lock.
+    _client: deadpool_postgres::ClientWrapper,
+}
+
+/// First advisory-lock key of the writer lease (the second is the schema's hash), the same in every process.
+const WRITER_LOCK_CLASS: i32 = 0x4b72_6569; // "Krei"
+
 impl PostgresStore {
+    /// Claims the single-writer role for this store's schema; fails if another process holds it.
+    pub async fn acquire_writer_lease(&self) -> Result<WriterLease> {
+        let client = self.pool.get().await.map_err(StoreError::backend)?;
+        // Advisory locks are database-wide; fold the schema in so that separate schemas do not collide.
+        let row = client
+            .query_one(
+                "SELECT pg_try_advisory_lock($1, hashtext(current_schema()))",
+                &[&WRITER_LOCK_CLASS],
+            )
+            .await
+            .map_err(StoreError::backend)?;
+        let granted: bool = row.try_get(0).map_err(StoreError::backend)?;
+        if !granted {
+            return Err(StoreError::Locked(
+                "another kreislauf process is the ingest writer of this PostgreSQL schema".into(),
+            ));
+        }
+        Ok(WriterLease {
+            _client: deadpool_postgres::Object::take(client),
+        })
+    }
+
     /// Connects to `url` (`postgres://user@host:port/db`) and runs pending migrations in the default schema.
     pub async fn connect(url: &str) -> Result<Self> {
         Self::open(url, None).await

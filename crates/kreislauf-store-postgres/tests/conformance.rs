@@ -249,3 +249,58 @@ async fn erase_vacuums() {
         .expect("stats");
     assert_eq!(row.get::<_, i64>(0), 6);
 }
+
+/// One ingest writer per schema: a second lease is refused until the first is dropped; other schemas are independent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writer_lease_is_exclusive_per_schema() {
+    if fresh_store().await.is_none() {
+        kreislauf_store::testsuite::skip("writer_lease_is_exclusive_per_schema");
+        return;
+    }
+    let url = url();
+    let schema = |n: u64| {
+        format!(
+            "{SCHEMA_PREFIX}{}_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed) + n,
+            now_nanos()
+        )
+    };
+    let (one, other) = (schema(0), schema(1000));
+    let first = PostgresStore::connect_with_schema(&url, &one)
+        .await
+        .expect("store");
+    let second = PostgresStore::connect_with_schema(&url, &one)
+        .await
+        .expect("store");
+    let elsewhere = PostgresStore::connect_with_schema(&url, &other)
+        .await
+        .expect("store");
+    let lease = first.acquire_writer_lease().await.expect("first lease");
+    assert!(
+        matches!(
+            first.acquire_writer_lease().await,
+            Err(kreislauf_store::StoreError::Locked(_))
+        ),
+        "not re-entrant"
+    );
+    assert!(matches!(
+        second.acquire_writer_lease().await,
+        Err(kreislauf_store::StoreError::Locked(_))
+    ));
+    let _independent = elsewhere
+        .acquire_writer_lease()
+        .await
+        .expect("another schema has its own writer");
+    drop(lease);
+    // Dropping the lease closes its session, which releases the lock (the server notices shortly after).
+    let mut granted = false;
+    for _ in 0..50 {
+        if second.acquire_writer_lease().await.is_ok() {
+            granted = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(granted, "the lease is free again after the holder drops it");
+}

@@ -26,6 +26,9 @@ pub enum StoreError {
     NotFound { what: String },
     #[error("{what} already exists")]
     Conflict { what: String },
+    /// Another process holds the single-writer role.
+    #[error("{0}")]
+    Locked(String),
     #[error("invalid stored data: {0}")]
     Corrupt(String),
     #[error("storage backend failed: {0}")]

@@ -68,8 +68,7 @@ pub async fn run(args: DemoArgs, settings: Settings) -> anyhow::Result<()> {
         listen: args.listen,
         ..settings
     };
-    let _lock = crate::lock_writer(&settings)?;
-    let store = crate::open_store(&settings).await?;
+    let (store, _lock) = crate::open_writer(&settings).await?;
     let engine = crate::start_engine(&settings, store.clone()).await?;
     let mut keys = Vec::new();
     for (name, brand, channel) in [

@@ -221,13 +221,37 @@ pub(crate) async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn St
     }
 }
 
-/// The single-writer lock: one process at a time may run the ingest writer on an embedded store.
-pub(crate) struct WriterLock(#[allow(dead_code)] Option<File>);
+/// The single-writer lock: one process at a time may run the ingest writer on a store. Held while alive.
+pub(crate) enum WriterLock {
+    /// An OS file lock on `writer.lock` in the embedded store's folder.
+    Embedded(#[allow(dead_code)] File),
+    /// A PostgreSQL advisory lock on the store's schema.
+    Postgres(#[allow(dead_code)] kreislauf_store_postgres::WriterLease),
+}
 
-pub(crate) fn lock_writer(settings: &Settings) -> anyhow::Result<WriterLock> {
-    if settings.database_url.is_some() {
-        return Ok(WriterLock(None));
+/// Opens the configured store for writing, with its writer lock.
+pub(crate) async fn open_writer(
+    settings: &Settings,
+) -> anyhow::Result<(Arc<dyn Store>, WriterLock)> {
+    match &settings.database_url {
+        Some(url) => {
+            let store = PostgresStore::connect(url)
+                .await
+                .context("cannot connect to PostgreSQL (check --database-url)")?;
+            let lease = store
+                .acquire_writer_lease()
+                .await
+                .context("cannot become the ingest writer; stop the other process first, or do this through its HTTP API")?;
+            Ok((Arc::new(store), WriterLock::Postgres(lease)))
+        }
+        None => {
+            let lock = lock_writer(settings)?;
+            Ok((open_store(settings).await?, lock))
+        }
     }
+}
+
+fn lock_writer(settings: &Settings) -> anyhow::Result<WriterLock> {
     std::fs::create_dir_all(&settings.data_dir)
         .with_context(|| format!("cannot create {}", settings.data_dir.display()))?;
     let path = settings.data_dir.join("writer.lock");
@@ -238,7 +262,7 @@ pub(crate) fn lock_writer(settings: &Settings) -> anyhow::Result<WriterLock> {
         .open(&path)
         .with_context(|| format!("cannot open {}", path.display()))?;
     match file.try_lock() {
-        Ok(()) => Ok(WriterLock(Some(file))),
+        Ok(()) => Ok(WriterLock::Embedded(file)),
         Err(_) => bail!(
             "another kreislauf process (probably `kreislauf serve`) is writing to {}; stop it first, or do this through its HTTP API",
             settings.data_dir.display()
@@ -264,8 +288,7 @@ pub(crate) async fn start_engine(
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
-    let _lock = lock_writer(&settings)?;
-    let store = open_store(&settings).await?;
+    let (store, _lock) = open_writer(&settings).await?;
     let engine = start_engine(&settings, store.clone()).await?;
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
@@ -440,8 +463,7 @@ async fn import(cmd: ImportCommand, settings: &Settings) -> anyhow::Result<()> {
         ImportCommand::Customers(a) => (ImportKind::Customers, a),
         ImportCommand::Events(a) => (ImportKind::Events, a),
     };
-    let _lock = lock_writer(settings)?;
-    let store = open_store(settings).await?;
+    let (store, _lock) = open_writer(settings).await?;
     let engine = start_engine(settings, store).await?;
     let Some(source) = engine.source_by_name(&args.source) else {
         bail!("no source named {:?}; create it with `kreislauf source create {} --brand B --channel C`", args.source, args.source)
@@ -601,8 +623,8 @@ async fn profile(cmd: ProfileCommand, settings: &Settings) -> anyhow::Result<()>
             }
         }
         ProfileCommand::Unmerge { merge_id, reason } => {
-            let _lock = lock_writer(settings)?;
-            let engine = start_engine(settings, open_store(settings).await?).await?;
+            let (store, _lock) = open_writer(settings).await?;
+            let engine = start_engine(settings, store).await?;
             let record = engine.unmerge(merge_id, &reason, "cli").await;
             engine.shutdown().await;
             let record = record?;
@@ -615,8 +637,8 @@ async fn profile(cmd: ProfileCommand, settings: &Settings) -> anyhow::Result<()>
             if !yes {
                 bail!("erasing profile {id} cannot be undone; run again with --yes to confirm");
             }
-            let _lock = lock_writer(settings)?;
-            let engine = start_engine(settings, open_store(settings).await?).await?;
+            let (store, _lock) = open_writer(settings).await?;
+            let engine = start_engine(settings, store).await?;
             let root = engine
                 .store()
                 .root_of(id)
