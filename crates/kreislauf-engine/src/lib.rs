@@ -3,6 +3,7 @@
 //! * [`ingest`]: the ingestion pipeline — the single writer that deduplicates by `messageId`, resolves
 //!   identities and commits batches durably (group commit).
 //! * [`import`]: streaming CSV import of customers and historical events through the same pipeline.
+//! * [`quality`]: field assessment of profiles and the data-quality report with likely duplicates.
 //! * [`metrics`]: Prometheus metrics shared with the server.
 //! * [`clock`]: the injectable clock.
 
@@ -11,6 +12,7 @@ pub mod dedup;
 pub mod import;
 pub mod ingest;
 pub mod metrics;
+pub mod quality;
 
 pub use clock::{Clock, SystemClock};
 pub use ingest::{Engine, EngineConfig, EngineError, IngestOutcome};

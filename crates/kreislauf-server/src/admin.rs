@@ -38,6 +38,7 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/api/merges/{id}/revert", post(revert_merge))
         .route("/api/audit", get(audit_log))
         .route("/api/stats", get(stats))
+        .route("/api/quality/report", get(quality_report))
 }
 
 /// Rejects every request without an active bearer token.
@@ -397,4 +398,23 @@ async fn stats(State(state): State<Arc<AppState>>) -> ApiResult {
     ok(
         json!({ "store": state.engine.store().backend_name(), "events": stats.events, "profiles": stats.profiles, "identities": stats.identities, "at": from_millis(to_millis(state.engine.now())) }),
     )
+}
+
+#[derive(Deserialize)]
+struct QualityQuery {
+    country: Option<String>,
+}
+
+async fn quality_report(
+    State(state): State<Arc<AppState>>,
+    Query(q): Query<QualityQuery>,
+) -> ApiResult {
+    let country = match q.country.as_deref() {
+        None => kreislauf_quality::Country::CH,
+        Some(c) => kreislauf_quality::Country::parse(c)
+            .ok_or_else(|| ApiError::bad_request("country", format!("unknown country {c:?}")))?,
+    };
+    let options =
+        kreislauf_engine::quality::ReportOptions::new(country, state.engine.now().date_naive());
+    ok(kreislauf_engine::quality::report(state.engine.store().as_ref(), &options).await?)
 }

@@ -1093,6 +1093,23 @@ impl Store for PostgresStore {
         profile_record(&c, root).await
     }
 
+    async fn profiles_after(&self, after: ProfileId, limit: usize) -> Result<Vec<ProfileRecord>> {
+        let c = self.client().await?;
+        let rows = c
+            .query(
+                "SELECT id FROM profiles WHERE id > $1 AND merged_into IS NULL ORDER BY id LIMIT $2",
+                &[&after, &(limit as i64)],
+            )
+            .await
+            .map_err(StoreError::backend)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let id: ProfileId = row.try_get(0).map_err(StoreError::backend)?;
+            out.extend(profile_record(&c, id).await?);
+        }
+        Ok(out)
+    }
+
     async fn timeline(
         &self,
         root: ProfileId,

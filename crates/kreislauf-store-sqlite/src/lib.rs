@@ -972,6 +972,24 @@ impl Store for SqliteStore {
         self.read(move |c| profile_record(c, root)).await
     }
 
+    async fn profiles_after(&self, after: ProfileId, limit: usize) -> Result<Vec<ProfileRecord>> {
+        self.read(move |c| {
+            let ids: Vec<ProfileId> = {
+                let mut stmt = c
+                    .prepare_cached("SELECT id FROM profiles WHERE id > ?1 AND merged_into IS NULL ORDER BY id LIMIT ?2")
+                    .map_err(db_err)?;
+                let rows = stmt.query_map(params![after, limit as i64], |r| r.get(0)).map_err(db_err)?;
+                rows.collect::<rusqlite::Result<_>>().map_err(db_err)?
+            };
+            let mut out = Vec::with_capacity(ids.len());
+            for id in ids {
+                out.extend(profile_record(c, id)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     async fn timeline(
         &self,
         root: ProfileId,

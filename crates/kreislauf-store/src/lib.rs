@@ -321,6 +321,8 @@ pub trait Store: Send + Sync + 'static {
     async fn root_of(&self, profile: ProfileId) -> Result<Option<ProfileId>>;
     async fn profile_by_identifier(&self, identifier: &Identifier) -> Result<Option<ProfileId>>;
     async fn profile(&self, root: ProfileId) -> Result<Option<ProfileRecord>>;
+    /// Up to `limit` unified (root) profiles with ids above `after`, in id order, for full scans.
+    async fn profiles_after(&self, after: ProfileId, limit: usize) -> Result<Vec<ProfileRecord>>;
     /// Events of a unified profile, newest first (by event time).
     async fn timeline(
         &self,

@@ -23,7 +23,8 @@ macro_rules! store_conformance_tests {
         $crate::store_conformance_tests!(@each $factory;
             secrets_are_stable, sources_and_write_keys, admin_tokens, apply_and_read_back, timeline_pages_newest_first,
             traits_last_write_wins_by_event_time, load_graph_follows_merge_chains, merge_and_unmerge,
-            apply_is_all_or_nothing, search_by_trait_uses_unified_value, export_and_erase, dedup_entries_page_in_order
+            apply_is_all_or_nothing, search_by_trait_uses_unified_value, export_and_erase, dedup_entries_page_in_order,
+            profiles_after_pages_roots_only
         );
     };
     (@each $factory:expr; $($name:ident),*) => {
@@ -570,4 +571,41 @@ pub async fn dedup_entries_page_in_order(store: Arc<dyn Store>) {
     let all: Vec<i64> = first.iter().chain(&rest).map(|(_, h)| *h).collect();
     assert_eq!(all, (1..=7).collect::<Vec<i64>>());
     let _ = Duration::zero();
+}
+
+pub async fn profiles_after_pages_roots_only(store: Arc<dyn Store>) {
+    let s = two_profiles(&store).await;
+    store
+        .apply(WriteBatch {
+            new_profiles: vec![(3, t(0)), (4, t(0))],
+            events: vec![event(s, 3, "m3", t(1))],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    store
+        .apply(WriteBatch {
+            merges: vec![merge_1_2()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let first: Vec<i64> = store
+        .profiles_after(0, 2)
+        .await
+        .unwrap()
+        .iter()
+        .map(|p| p.id)
+        .collect();
+    assert_eq!(
+        first,
+        vec![1, 3],
+        "merged profile 2 is part of 1, not listed on its own"
+    );
+    let rest = store.profiles_after(3, 10).await.unwrap();
+    assert_eq!(rest.iter().map(|p| p.id).collect::<Vec<_>>(), vec![4]);
+    assert_eq!(
+        store.profiles_after(0, 10).await.unwrap()[0].members,
+        vec![1, 2]
+    );
 }

@@ -72,9 +72,25 @@ enum Command {
     /// Look at, export, unmerge or erase profiles.
     #[command(subcommand)]
     Profile(ProfileCommand),
+    /// Data quality: how clean the profiles are, and likely duplicates.
+    #[command(subcommand)]
+    Quality(QualityCommand),
     /// Benchmarks.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+}
+
+#[derive(Subcommand)]
+enum QualityCommand {
+    /// Completeness and validity per field and source, the worst problems, likely duplicates.
+    Report {
+        /// Default country for phone numbers and postcodes of profiles that name none.
+        #[arg(long, default_value = "CH")]
+        country: String,
+        /// Print JSON instead of tables.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -199,6 +215,9 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Source(cmd) => source(cmd, &settings).await,
         Command::Import(cmd) => import(cmd, &settings).await,
         Command::Profile(cmd) => profile(cmd, &settings).await,
+        Command::Quality(QualityCommand::Report { country, json }) => {
+            quality_report(&settings, &country, json).await
+        }
         Command::Bench(cmd) => bench::run(cmd, settings).await,
     }
 }
@@ -652,6 +671,117 @@ async fn profile(cmd: ProfileCommand, settings: &Settings) -> anyhow::Result<()>
                 report.profiles, report.identities, report.events, report.traits, report.merges
             );
         }
+    }
+    Ok(())
+}
+
+async fn quality_report(settings: &Settings, country: &str, json: bool) -> anyhow::Result<()> {
+    use kreislauf_engine::quality::{report, ReportOptions};
+    let country = kreislauf_quality::Country::parse(country)
+        .with_context(|| format!("unknown country {country:?}"))?;
+    let store = open_store(settings).await?;
+    let r = report(
+        store.as_ref(),
+        &ReportOptions::new(country, chrono::Utc::now().date_naive()),
+    )
+    .await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+        return Ok(());
+    }
+    let pct = |x: f64| format!("{:.1}%", x * 100.0);
+    println!(
+        "Data quality — {} profiles, average score {:.0}/100 (80–100: {}, 50–79: {}, below 50: {})\n",
+        r.profiles, r.average_score, r.score_bands[0], r.score_bands[1], r.score_bands[2]
+    );
+    println!(
+        "{:<12} {:>8} {:>8} {:>10} {:>10} {:>8} {:>8} {:>12} {:>9}",
+        "field",
+        "valid",
+        "normal.",
+        "suspicious",
+        "invalid",
+        "missing",
+        "",
+        "completeness",
+        "validity"
+    );
+    for (field, c) in &r.fields {
+        println!(
+            "{:<12} {:>8} {:>8} {:>10} {:>10} {:>8} {:>8} {:>12} {:>9}",
+            field,
+            c.valid,
+            c.normalised,
+            c.suspicious,
+            c.invalid,
+            c.missing,
+            "",
+            pct(c.completeness()),
+            pct(c.validity())
+        );
+    }
+    println!("\nBy source (validity of the values each source set):");
+    for (source, fields) in &r.sources {
+        let cells: Vec<String> = fields
+            .iter()
+            .map(|(f, c)| format!("{f} {}", pct(c.validity())))
+            .collect();
+        println!("  {source:<20} {}", cells.join(", "));
+    }
+    println!("\nWorst problems:");
+    for (i, p) in r.problems.iter().enumerate() {
+        let examples: Vec<String> = p
+            .examples
+            .iter()
+            .map(|e| {
+                let fix = e
+                    .suggestion
+                    .as_deref()
+                    .map(|s| format!(" → {s}"))
+                    .unwrap_or_default();
+                format!(
+                    "#{} {:?}{fix}",
+                    e.profile_id,
+                    e.raw.as_deref().unwrap_or("")
+                )
+            })
+            .collect();
+        println!(
+            "  {:>2}. {} {}: {} — {} profiles, e.g. {}",
+            i + 1,
+            p.field,
+            p.status,
+            p.reason,
+            p.count,
+            examples.join("; ")
+        );
+    }
+    let d = &r.duplicates;
+    println!(
+        "\nLikely duplicates: {} pairs ≥ {:.2} (auto-merge), {} pairs {:.2}–{:.2} (review), from {} candidate pairs",
+        d.likely, d.auto_merge_threshold, d.to_review, d.review_threshold, d.auto_merge_threshold, d.candidate_pairs
+    );
+    for pair in &d.examples {
+        let evidence: Vec<String> = pair
+            .explanation
+            .iter()
+            .filter(|c| c.level.is_some())
+            .map(|c| {
+                format!(
+                    "{} {} {:+.1}",
+                    c.field,
+                    c.level.as_deref().unwrap_or(""),
+                    c.log2_bayes_factor
+                )
+            })
+            .collect();
+        println!(
+            "  profiles {} ~ {}  p={:.4}: {}",
+            pair.profiles.0,
+            pair.profiles.1,
+            pair.probability,
+            evidence.join(", ")
+        );
     }
     Ok(())
 }

@@ -1,0 +1,467 @@
+//! The data-quality engine: how clean are the unified profiles, and which ones are probably the same person.
+//!
+//! [`assess`] checks one profile's fields with `kreislauf-quality`; [`report`] scans every profile, adds up
+//! completeness and validity per field and per source, collects the worst problems with examples, and runs
+//! the linkage model over the normalised fields to find likely duplicates, each explained field by field.
+//! Read-only: merging and the review queue build on this next.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use kreislauf_core::SourceId;
+use kreislauf_linkage::{
+    BlockingRule, Comparison, ComparisonKind, Contribution, KeyPart, LinkageConfig, Records,
+};
+use kreislauf_quality::{
+    address, birth_date, email, name, phone, Country, Field, FieldOutcome, FieldStatus,
+};
+use kreislauf_store::{ProfileRecord, Store, StoreError};
+use serde::Serialize;
+use serde_json::Value;
+
+/// Trait names read for each field (Segment's reserved traits in snake and camel case, common German ones).
+fn trait_names(field: Field) -> &'static [&'static str] {
+    match field {
+        Field::Email => &["email", "e_mail", "mail"],
+        Field::Phone => &["phone", "phone_number", "phoneNumber", "mobile", "telefon"],
+        Field::FirstName => &["first_name", "firstName", "given_name", "vorname"],
+        Field::LastName => &[
+            "last_name",
+            "lastName",
+            "surname",
+            "family_name",
+            "nachname",
+        ],
+        Field::Street => &["street", "address.street", "strasse"],
+        Field::PostalCode => &[
+            "postal_code",
+            "postalCode",
+            "zip",
+            "plz",
+            "address.postalCode",
+            "address.postal_code",
+        ],
+        Field::Country => &["country", "address.country", "land"],
+        Field::BirthDate => &[
+            "birthday",
+            "birth_date",
+            "birthdate",
+            "date_of_birth",
+            "geburtsdatum",
+        ],
+    }
+}
+
+fn field_name(field: Field) -> &'static str {
+    match field {
+        Field::Email => "email",
+        Field::Phone => "phone",
+        Field::FirstName => "first_name",
+        Field::LastName => "last_name",
+        Field::Street => "street",
+        Field::PostalCode => "postal_code",
+        Field::Country => "country",
+        Field::BirthDate => "birth_date",
+    }
+}
+
+/// A field's raw text and the source that set it.
+fn raw_field(profile: &ProfileRecord, field: Field) -> Option<(String, SourceId)> {
+    trait_names(field).iter().find_map(|name| {
+        let (value, source) = match name.split_once('.') {
+            Some((outer, inner)) => {
+                let t = profile.traits.get(outer)?;
+                (t.value.get(inner)?.clone(), t.source_id)
+            }
+            None => {
+                let t = profile.traits.get(*name)?;
+                (t.value.clone(), t.source_id)
+            }
+        };
+        match value {
+            Value::String(s) => Some((s, source)),
+            Value::Number(n) => Some((n.to_string(), source)),
+            _ => None,
+        }
+    })
+}
+
+/// One profile's checked fields and score.
+#[derive(Debug, Clone, Serialize)]
+pub struct Assessment {
+    pub profile_id: i64,
+    pub score: u8,
+    pub fields: BTreeMap<&'static str, FieldOutcome>,
+    /// Which source set each present field.
+    pub sources: BTreeMap<&'static str, SourceId>,
+}
+
+/// Checks a profile's fields. `default_country` applies when the profile names none (phone and postcode
+/// rules depend on it).
+pub fn assess(profile: &ProfileRecord, default_country: Country, today: NaiveDate) -> Assessment {
+    let raw: HashMap<Field, (String, SourceId)> = Field::ALL
+        .iter()
+        .filter_map(|f| raw_field(profile, *f).map(|v| (*f, v)))
+        .collect();
+    let country = raw
+        .get(&Field::Country)
+        .and_then(|(c, _)| Country::parse(c))
+        .unwrap_or(default_country);
+    let check = |field: Field| -> FieldOutcome {
+        let Some((value, _)) = raw.get(&field) else {
+            return FieldOutcome::missing();
+        };
+        match field {
+            Field::Email => email::validate(value),
+            Field::Phone => phone::validate(value, country),
+            Field::FirstName | Field::LastName => name::normalise(value),
+            Field::Street => address::normalise_street(value, country),
+            Field::PostalCode => address::validate_postal_code(value, country),
+            Field::Country => address::validate_country(value),
+            Field::BirthDate => birth_date::validate(value, today),
+        }
+    };
+    let outcomes: Vec<(Field, FieldOutcome)> = Field::ALL.iter().map(|f| (*f, check(*f))).collect();
+    let score =
+        kreislauf_quality::score::score(&outcomes.iter().map(|(f, o)| (*f, o)).collect::<Vec<_>>());
+    Assessment {
+        profile_id: profile.id,
+        score,
+        sources: raw.iter().map(|(f, (_, s))| (field_name(*f), *s)).collect(),
+        fields: outcomes
+            .into_iter()
+            .map(|(f, o)| (field_name(f), o))
+            .collect(),
+    }
+}
+
+/// Counts of one field's statuses.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FieldCounts {
+    pub valid: u64,
+    pub normalised: u64,
+    pub suspicious: u64,
+    pub invalid: u64,
+    pub missing: u64,
+}
+
+impl FieldCounts {
+    fn add(&mut self, status: &FieldStatus) {
+        match status {
+            FieldStatus::Valid => self.valid += 1,
+            FieldStatus::Normalised => self.normalised += 1,
+            FieldStatus::Suspicious { .. } => self.suspicious += 1,
+            FieldStatus::Invalid { .. } => self.invalid += 1,
+            FieldStatus::Missing => self.missing += 1,
+        }
+    }
+
+    fn total(&self) -> u64 {
+        self.valid + self.normalised + self.suspicious + self.invalid + self.missing
+    }
+
+    /// Share of profiles that have the field at all.
+    pub fn completeness(&self) -> f64 {
+        ratio(self.total() - self.missing, self.total())
+    }
+
+    /// Share of present values that are valid or were normalised.
+    pub fn validity(&self) -> f64 {
+        ratio(self.valid + self.normalised, self.total() - self.missing)
+    }
+}
+
+fn ratio(a: u64, b: u64) -> f64 {
+    if b == 0 {
+        0.0
+    } else {
+        a as f64 / b as f64
+    }
+}
+
+/// One kind of problem, how often it occurs and a few examples.
+#[derive(Debug, Clone, Serialize)]
+pub struct Problem {
+    pub field: &'static str,
+    pub status: &'static str,
+    pub reason: String,
+    pub count: u64,
+    pub examples: Vec<ProblemExample>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ProblemExample {
+    pub profile_id: i64,
+    pub raw: Option<String>,
+    pub suggestion: Option<String>,
+}
+
+/// A likely duplicate pair with the evidence.
+#[derive(Debug, Clone, Serialize)]
+pub struct DuplicatePair {
+    pub profiles: (i64, i64),
+    pub probability: f64,
+    pub explanation: Vec<Contribution>,
+}
+
+/// What the linkage model found among the profiles.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Duplicates {
+    pub candidate_pairs: usize,
+    /// Pairs at or above the auto-merge threshold.
+    pub likely: usize,
+    /// Pairs between the review and the auto-merge threshold.
+    pub to_review: usize,
+    pub auto_merge_threshold: f64,
+    pub review_threshold: f64,
+    /// The strongest pairs, explained.
+    pub examples: Vec<DuplicatePair>,
+}
+
+/// The data-quality report.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub generated_at: DateTime<Utc>,
+    pub profiles: u64,
+    pub average_score: f64,
+    /// Profiles scoring 80–100, 50–79 and below 50.
+    pub score_bands: [u64; 3],
+    pub fields: BTreeMap<&'static str, FieldCounts>,
+    /// Per source name: per field, the statuses of the values that source set.
+    pub sources: BTreeMap<String, BTreeMap<&'static str, FieldCounts>>,
+    /// The most frequent problems, most frequent first.
+    pub problems: Vec<Problem>,
+    pub duplicates: Duplicates,
+}
+
+/// Report settings.
+#[derive(Debug, Clone)]
+pub struct ReportOptions {
+    pub default_country: Country,
+    pub today: NaiveDate,
+    pub auto_merge_threshold: f64,
+    pub review_threshold: f64,
+    pub max_problems: usize,
+    pub examples_per_problem: usize,
+}
+
+impl ReportOptions {
+    pub fn new(default_country: Country, today: NaiveDate) -> Self {
+        Self {
+            default_country,
+            today,
+            auto_merge_threshold: 0.99,
+            review_threshold: 0.8,
+            max_problems: 10,
+            examples_per_problem: 3,
+        }
+    }
+}
+
+const LINK_FIELDS: [&str; 7] = [
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "street",
+    "postal_code",
+    "birth_date",
+];
+
+/// Normalised values for the linkage model (matching keys: case and umlaut spelling folded).
+fn linkage_row(a: &Assessment) -> Vec<Option<String>> {
+    let value = |f: &str| {
+        a.fields
+            .get(f)
+            .filter(|o| o.is_usable())
+            .and_then(|o| o.value.clone())
+    };
+    LINK_FIELDS
+        .iter()
+        .map(|f| match *f {
+            "first_name" | "last_name" => value(f).and_then(|v| name::matching_key(&v)),
+            "email" => value(f).and_then(|v| email::matching_key(&v)),
+            "street" => value(f).and_then(|v| address::street_matching_key(&v)),
+            "birth_date" => value(f).map(|v| v.replace('-', "")),
+            _ => value(f),
+        })
+        .collect()
+}
+
+fn linkage_config(review_threshold: f64) -> LinkageConfig {
+    let cmp = |field: &str, kind, tf| Comparison {
+        field: field.into(),
+        kind,
+        term_frequency: tf,
+    };
+    let prefix = |field: &str, chars| KeyPart::Prefix {
+        field: field.into(),
+        chars,
+    };
+    let mut config = LinkageConfig::new(
+        vec![
+            cmp("first_name", ComparisonKind::Name, true),
+            cmp("last_name", ComparisonKind::Name, true),
+            cmp("email", ComparisonKind::Exact, false),
+            cmp("phone", ComparisonKind::Code, false),
+            cmp("street", ComparisonKind::Text, false),
+            cmp("postal_code", ComparisonKind::Code, false),
+            cmp("birth_date", ComparisonKind::Date, false),
+        ],
+        vec![
+            BlockingRule::exact(&["birth_date"]),
+            BlockingRule::exact(&["last_name", "postal_code"]),
+            BlockingRule {
+                parts: vec![prefix("first_name", 3), prefix("last_name", 3)],
+            },
+            BlockingRule {
+                parts: vec![prefix("email", 6)],
+            },
+            BlockingRule {
+                parts: vec![
+                    prefix("street", 6),
+                    KeyPart::Exact {
+                        field: "postal_code".into(),
+                    },
+                ],
+            },
+        ],
+    );
+    config.threshold = review_threshold;
+    config
+}
+
+/// Scans every unified profile and builds the report.
+pub async fn report(store: &dyn Store, options: &ReportOptions) -> Result<Report, StoreError> {
+    let source_names: HashMap<SourceId, String> = store
+        .sources()
+        .await?
+        .into_iter()
+        .map(|s| (s.id, s.name))
+        .collect();
+    let mut fields: BTreeMap<&'static str, FieldCounts> = BTreeMap::new();
+    let mut sources: BTreeMap<String, BTreeMap<&'static str, FieldCounts>> = BTreeMap::new();
+    let mut problems: HashMap<(&'static str, &'static str, String), Problem> = HashMap::new();
+    let (mut profiles, mut score_sum, mut bands) = (0u64, 0u64, [0u64; 3]);
+    let mut rows = Vec::new();
+    let mut ids = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = store.profiles_after(after, 1_000).await?;
+        let Some(last) = page.last() else { break };
+        after = last.id;
+        for profile in &page {
+            let a = assess(profile, options.default_country, options.today);
+            profiles += 1;
+            score_sum += u64::from(a.score);
+            bands[if a.score >= 80 {
+                0
+            } else if a.score >= 50 {
+                1
+            } else {
+                2
+            }] += 1;
+            for (field, outcome) in &a.fields {
+                fields.entry(field).or_default().add(&outcome.status);
+                if let Some(source) = a.sources.get(field) {
+                    let name = source_names
+                        .get(source)
+                        .cloned()
+                        .unwrap_or_else(|| format!("source {source}"));
+                    sources
+                        .entry(name)
+                        .or_default()
+                        .entry(field)
+                        .or_default()
+                        .add(&outcome.status);
+                }
+                let status = match &outcome.status {
+                    FieldStatus::Suspicious { .. } => "suspicious",
+                    FieldStatus::Invalid { .. } => "invalid",
+                    _ => continue,
+                };
+                let reason = generalise(outcome.status.reason().unwrap_or_default());
+                let problem = problems
+                    .entry((field, status, reason.clone()))
+                    .or_insert_with(|| Problem {
+                        field,
+                        status,
+                        reason,
+                        count: 0,
+                        examples: Vec::new(),
+                    });
+                problem.count += 1;
+                if problem.examples.len() < options.examples_per_problem {
+                    problem.examples.push(ProblemExample {
+                        profile_id: a.profile_id,
+                        raw: outcome.raw.clone(),
+                        suggestion: outcome.suggestion.clone(),
+                    });
+                }
+            }
+            rows.push(linkage_row(&a));
+            ids.push(a.profile_id);
+        }
+    }
+    let mut problems: Vec<Problem> = problems.into_values().collect();
+    problems.sort_by(|a, b| b.count.cmp(&a.count).then_with(|| a.field.cmp(b.field)));
+    problems.truncate(options.max_problems);
+
+    let records = Records {
+        columns: LINK_FIELDS.iter().map(|s| (*s).to_owned()).collect(),
+        rows,
+    };
+    let duplicates = find_duplicates(&records, &ids, options);
+    Ok(Report {
+        generated_at: Utc::now(),
+        profiles,
+        average_score: ratio(score_sum, profiles),
+        score_bands: bands,
+        fields,
+        sources,
+        problems,
+        duplicates,
+    })
+}
+
+/// Reasons that name a specific value ("domain gmial.com looks like …") are grouped by their shape.
+fn generalise(reason: &str) -> String {
+    if reason.contains("looks like a typo") {
+        return "looks like a typo of a common domain".into();
+    }
+    reason.to_owned()
+}
+
+fn find_duplicates(records: &Records, ids: &[i64], options: &ReportOptions) -> Duplicates {
+    let Ok(linkage) = kreislauf_linkage::dedupe(records, &linkage_config(options.review_threshold))
+    else {
+        return Duplicates::default();
+    };
+    let mut matches: Vec<(usize, &kreislauf_linkage::ScoredPair)> = linkage
+        .pairs
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.probability >= options.review_threshold)
+        .collect();
+    matches.sort_by(|a, b| b.1.probability.total_cmp(&a.1.probability));
+    let likely = matches
+        .iter()
+        .filter(|(_, p)| p.probability >= options.auto_merge_threshold)
+        .count();
+    Duplicates {
+        candidate_pairs: linkage.candidate_pairs,
+        likely,
+        to_review: matches.len() - likely,
+        auto_merge_threshold: options.auto_merge_threshold,
+        review_threshold: options.review_threshold,
+        examples: matches
+            .iter()
+            .take(5)
+            .map(|(i, p)| DuplicatePair {
+                profiles: (ids[p.left], ids[p.right]),
+                probability: p.probability,
+                explanation: linkage.explain(*i, records, records),
+            })
+            .collect(),
+    }
+}
