@@ -103,6 +103,29 @@ pub fn assess(profile: &ProfileRecord, default_country: Country, today: NaiveDat
         .iter()
         .filter_map(|f| raw_field(profile, *f).map(|v| (*f, v)))
         .collect();
+    assess_values(profile.id, &raw, default_country, today)
+}
+
+/// Checks raw field values that do not come from a stored profile (imports, benchmarks).
+pub fn assess_raw(
+    id: i64,
+    values: &[(Field, &str)],
+    default_country: Country,
+    today: NaiveDate,
+) -> Assessment {
+    let raw: HashMap<Field, (String, SourceId)> = values
+        .iter()
+        .map(|(f, v)| (*f, ((*v).to_owned(), 0)))
+        .collect();
+    assess_values(id, &raw, default_country, today)
+}
+
+fn assess_values(
+    profile_id: i64,
+    raw: &HashMap<Field, (String, SourceId)>,
+    default_country: Country,
+    today: NaiveDate,
+) -> Assessment {
     let country = raw
         .get(&Field::Country)
         .and_then(|(c, _)| Country::parse(c))
@@ -125,7 +148,7 @@ pub fn assess(profile: &ProfileRecord, default_country: Country, today: NaiveDat
     let score =
         kreislauf_quality::score::score(&outcomes.iter().map(|(f, o)| (*f, o)).collect::<Vec<_>>());
     Assessment {
-        profile_id: profile.id,
+        profile_id,
         score,
         sources: raw.iter().map(|(f, (_, s))| (field_name(*f), *s)).collect(),
         fields: outcomes
@@ -258,7 +281,8 @@ impl ReportOptions {
     }
 }
 
-const LINK_FIELDS: [&str; 7] = [
+/// Columns of [`linkage_row`].
+pub const LINK_FIELDS: [&str; 7] = [
     "first_name",
     "last_name",
     "email",
@@ -269,7 +293,7 @@ const LINK_FIELDS: [&str; 7] = [
 ];
 
 /// Normalised values for the linkage model (matching keys: case and umlaut spelling folded).
-fn linkage_row(a: &Assessment) -> Vec<Option<String>> {
+pub fn linkage_row(a: &Assessment) -> Vec<Option<String>> {
     let value = |f: &str| {
         a.fields
             .get(f)
@@ -288,7 +312,9 @@ fn linkage_row(a: &Assessment) -> Vec<Option<String>> {
         .collect()
 }
 
-fn linkage_config(review_threshold: f64) -> LinkageConfig {
+/// The comparisons and blocking rules for customer profiles. Blocks stay small at a million profiles:
+/// every rule combines a selective key with a second one.
+pub fn linkage_config(review_threshold: f64) -> LinkageConfig {
     let cmp = |field: &str, kind, tf| Comparison {
         field: field.into(),
         kind,
@@ -309,25 +335,66 @@ fn linkage_config(review_threshold: f64) -> LinkageConfig {
             cmp("birth_date", ComparisonKind::Date, false),
         ],
         vec![
-            BlockingRule::exact(&["birth_date"]),
-            BlockingRule::exact(&["last_name", "postal_code"]),
             BlockingRule {
-                parts: vec![prefix("first_name", 3), prefix("last_name", 3)],
-            },
-            BlockingRule {
-                parts: vec![prefix("email", 6)],
+                parts: vec![
+                    KeyPart::Exact {
+                        field: "birth_date".into(),
+                    },
+                    prefix("last_name", 1),
+                ],
             },
             BlockingRule {
                 parts: vec![
-                    prefix("street", 6),
+                    KeyPart::Exact {
+                        field: "birth_date".into(),
+                    },
+                    prefix("first_name", 1),
+                ],
+            },
+            BlockingRule::exact(&["last_name", "postal_code"]),
+            BlockingRule {
+                parts: vec![
+                    prefix("first_name", 3),
+                    prefix("last_name", 3),
                     KeyPart::Exact {
                         field: "postal_code".into(),
                     },
                 ],
             },
+            BlockingRule::exact(&["email"]),
+            BlockingRule::exact(&["phone"]),
+            BlockingRule {
+                parts: vec![
+                    prefix("street", 8),
+                    KeyPart::Exact {
+                        field: "postal_code".into(),
+                    },
+                    prefix("first_name", 1),
+                ],
+            },
         ],
     );
     config.threshold = review_threshold;
+    config.vetoes = vec![kreislauf_linkage::Veto {
+        different: vec!["first_name".into()],
+        unless_exact: vec!["birth_date".into()],
+    }];
+    config.min_agreement = Some(kreislauf_linkage::MinAgreement {
+        fields: ["first_name", "last_name", "birth_date", "email", "phone"]
+            .map(String::from)
+            .to_vec(),
+        at_least: 2,
+        max_level: 1,
+    });
+    config.prior_rules = vec![
+        vec![("first_name".into(), 1), ("birth_date".into(), 0)],
+        vec![("first_name".into(), 1), ("email".into(), 0)],
+        vec![
+            ("last_name".into(), 1),
+            ("birth_date".into(), 0),
+            ("postal_code".into(), 0),
+        ],
+    ];
     config
 }
 

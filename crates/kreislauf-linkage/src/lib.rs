@@ -118,6 +118,43 @@ pub struct LinkageConfig {
     /// Blocks larger than this are skipped (a key shared by thousands of records does not discriminate).
     pub max_block_size: usize,
     pub seed: u64,
+    /// Field sets that identify a person: a pair that is "different" on every field of one set is no
+    /// match whatever else agrees (family members share surname, address, e-mail and landline but not
+    /// first name and birth date). Applied during training too, so EM cannot learn "same household".
+    #[serde(default)]
+    pub vetoes: Vec<Veto>,
+    /// A match needs at least this much agreement on person-identifying fields (sparse records that
+    /// share only a surname and a postcode are not enough).
+    #[serde(default)]
+    pub min_agreement: Option<MinAgreement>,
+    /// Deterministic rules that estimate the match prior instead of EM: a pair satisfying any rule (every
+    /// listed field at or above the given level, 0 = exact) is counted as a match, and the count is
+    /// divided by `prior_rule_recall`. EM then learns only `m`. Without rules EM estimates the prior too,
+    /// which can drift to "same household" when most candidates are look-alikes.
+    #[serde(default)]
+    pub prior_rules: Vec<Vec<(String, u8)>>,
+    #[serde(default = "default_prior_rule_recall")]
+    pub prior_rule_recall: f64,
+}
+
+/// A pair "different" on every field of `different` is no match, unless one of `unless_exact` agrees exactly.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Veto {
+    pub different: Vec<String>,
+    #[serde(default)]
+    pub unless_exact: Vec<String>,
+}
+
+/// At least `at_least` of `fields` must agree at level `max_level` or better.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MinAgreement {
+    pub fields: Vec<String>,
+    pub at_least: usize,
+    pub max_level: u8,
+}
+
+fn default_prior_rule_recall() -> f64 {
+    0.8
 }
 
 impl LinkageConfig {
@@ -130,6 +167,10 @@ impl LinkageConfig {
             em_iterations: 25,
             max_block_size: 1_000,
             seed: 42,
+            vetoes: Vec::new(),
+            min_agreement: None,
+            prior_rules: Vec::new(),
+            prior_rule_recall: default_prior_rule_recall(),
         }
     }
 }
@@ -453,6 +494,117 @@ fn run(
     for &(a, b) in &pairs {
         levels_of(&l, &r, config, a as usize, b as usize, &mut levels);
     }
+    let index_of = |f: &String| {
+        config
+            .comparisons
+            .iter()
+            .position(|c| &c.field == f)
+            .ok_or_else(|| UnknownField(f.clone()))
+    };
+    let vetoes: Vec<(Vec<usize>, Vec<usize>)> = config
+        .vetoes
+        .iter()
+        .map(|v| {
+            Ok((
+                v.different.iter().map(index_of).collect::<Result<_, _>>()?,
+                v.unless_exact
+                    .iter()
+                    .map(index_of)
+                    .collect::<Result<_, _>>()?,
+            ))
+        })
+        .collect::<Result<_, UnknownField>>()?;
+    let min_agreement: Option<(Vec<usize>, usize, u8)> = match &config.min_agreement {
+        Some(rule) => Some((
+            rule.fields.iter().map(index_of).collect::<Result<_, _>>()?,
+            rule.at_least,
+            rule.max_level,
+        )),
+        None => None,
+    };
+    let vetoed: Vec<bool> = (0..pairs.len())
+        .map(|i| {
+            let level = |c: usize| levels[i * k + c];
+            let different = |c: usize| {
+                level(c) != u8::MAX
+                    && usize::from(level(c)) + 1 == config.comparisons[c].kind.levels()
+            };
+            let vetoed = vetoes.iter().any(|(diff, unless)| {
+                !diff.is_empty()
+                    && diff.iter().all(|&c| different(c))
+                    && !unless.iter().any(|&c| level(c) == 0)
+            });
+            let too_little = min_agreement
+                .as_ref()
+                .is_some_and(|(fields, at_least, max)| {
+                    fields
+                        .iter()
+                        .filter(|&&c| level(c) <= *max && !different(c))
+                        .count()
+                        < *at_least
+                });
+            vetoed || too_little
+        })
+        .collect();
+    let field_index = |f: &String| {
+        config
+            .comparisons
+            .iter()
+            .position(|c| &c.field == f)
+            .ok_or_else(|| UnknownField(f.clone()))
+    };
+    let prior_rules: Vec<Vec<(usize, u8)>> = config
+        .prior_rules
+        .iter()
+        .map(|rule| {
+            rule.iter()
+                .map(|(f, max)| Ok((field_index(f)?, *max)))
+                .collect::<Result<Vec<_>, UnknownField>>()
+        })
+        .collect::<Result<_, _>>()?;
+    let fixed_prior = (!prior_rules.is_empty() && !pairs.is_empty()).then(|| {
+        let hits = (0..pairs.len())
+            .filter(|&i| {
+                !vetoed[i]
+                    && prior_rules
+                        .iter()
+                        .any(|rule| rule.iter().all(|&(c, max)| levels[i * k + c] <= max))
+            })
+            .count();
+        (hits as f64 / config.prior_rule_recall.max(0.01) / pairs.len() as f64).clamp(1e-6, 0.999)
+    });
+    // With rules, each comparison's m is read off the pairs that rules *not* involving it call matches
+    // (first name's m from pairs agreeing on surname, birth date and postcode, …): no EM, so nothing can
+    // drift towards look-alike households.
+    let anchored_m: Option<Vec<Option<Vec<f64>>>> = (!prior_rules.is_empty()).then(|| {
+        (0..k)
+            .map(|c| {
+                let rules: Vec<&Vec<(usize, u8)>> = prior_rules
+                    .iter()
+                    .filter(|rule| rule.iter().all(|&(f, _)| f != c))
+                    .collect();
+                let mut counts = vec![0.5; config.comparisons[c].kind.levels()];
+                let mut n = 0usize;
+                for i in 0..pairs.len() {
+                    let level = levels[i * k + c];
+                    if level == u8::MAX
+                        || vetoed[i]
+                        || !rules
+                            .iter()
+                            .any(|rule| rule.iter().all(|&(f, max)| levels[i * k + f] <= max))
+                    {
+                        continue;
+                    }
+                    counts[usize::from(level)] += 1.0;
+                    n += 1;
+                }
+                (n >= 30).then(|| {
+                    let total: f64 = counts.iter().sum();
+                    counts.iter().map(|x| x / total).collect()
+                })
+            })
+            .collect()
+    });
     let u = estimate_u(&l, &r, config, dedupe);
     let tf = config
         .comparisons
@@ -489,9 +641,18 @@ fn run(
         comparisons: config.comparisons.clone(),
         m,
         u,
-        prior: 0.1,
+        prior: fixed_prior.unwrap_or(0.1),
         tf,
     };
+    let mut learned = vec![true; k];
+    if let Some(anchored) = &anchored_m {
+        for (c, m) in anchored.iter().enumerate() {
+            if let Some(m) = m {
+                model.m[c] = m.clone();
+                learned[c] = false;
+            }
+        }
+    }
     let mut probabilities = vec![0.0; pairs.len()];
     let mut weights = vec![0.0; pairs.len()];
     for iteration in 0..=config.em_iterations {
@@ -505,7 +666,7 @@ fn run(
                 }
             }
             weights[i] = w;
-            probabilities[i] = sigmoid(w);
+            probabilities[i] = if vetoed[i] { 0.0 } else { sigmoid(w) };
         }
         if iteration == config.em_iterations || pairs.is_empty() {
             break;
@@ -525,6 +686,10 @@ fn run(
             }
         }
         for (c, row) in m_counts.iter_mut().enumerate() {
+            if !learned[c] {
+                row.copy_from_slice(&model.m[c]);
+                continue;
+            }
             if let Some(fixed) = fixed_m(config.comparisons[c].kind) {
                 // Not learned: for exact identifiers a candidate set without real matches would otherwise
                 // teach EM that "different address" is what matches look like.
@@ -535,8 +700,10 @@ fn run(
             row.iter_mut().for_each(|x| *x /= total);
         }
         model.m = m_counts;
-        model.prior =
-            (probabilities.iter().sum::<f64>() / pairs.len() as f64).clamp(1e-6, 1.0 - 1e-6);
+        if fixed_prior.is_none() {
+            model.prior =
+                (probabilities.iter().sum::<f64>() / pairs.len() as f64).clamp(1e-6, 1.0 - 1e-6);
+        }
     }
     let scored = pairs
         .iter()
