@@ -40,6 +40,23 @@ const WINES: &[(&str, &str, f64)] = &[
     ("CAV-BRU-075", "Cava Brut Reserva", 9.90),
     ("FRA-SAT-075", "Franciacorta Satèn", 29.00),
 ];
+const POSTCODES: &[(&str, &str)] = &[
+    ("8001", "Zürich"),
+    ("8004", "Zürich"),
+    ("3011", "Bern"),
+    ("4051", "Basel"),
+    ("6003", "Luzern"),
+    ("9000", "St. Gallen"),
+    ("8400", "Winterthur"),
+];
+const STREETS: &[&str] = &[
+    "Bahnhofstrasse",
+    "Seestrasse",
+    "Dorfstrasse",
+    "Kirchgasse",
+    "Schulweg",
+    "Lindenallee",
+];
 const FIRST: &[&str] = &[
     "Hans", "Anna", "Lukas", "Sophie", "Jürg", "Mia", "Peter", "Léa", "Reto", "Sarah",
 ];
@@ -141,8 +158,45 @@ pub async fn run(args: DemoArgs, settings: Settings) -> anyhow::Result<()> {
             "properties":{"loyalty_card":card,"order_id":format!("pos-{c}"),"currency":"CHF","revenue":price,
                 "products":[{"sku":sku,"name":name,"category":"Schaumwein","price":price,"quantity":1}]}}));
         if c == 0 || rng.gen_bool(0.4) {
+            // Real sign-up data is dirty: shouted names, mistyped domains, people who register twice.
+            let shout = c != 0 && rng.gen_bool(0.08);
+            let (first_t, last_t) = if shout {
+                (first.to_uppercase(), last.to_uppercase())
+            } else {
+                (first.to_owned(), last.to_owned())
+            };
+            let club_email = if c != 0 && rng.gen_bool(0.06) {
+                email.replace("@example.ch", "@gmial.com")
+            } else {
+                email.clone()
+            };
+            let (postcode, city) = POSTCODES[rng.gen_range(0..POSTCODES.len())];
+            let birthday = format!(
+                "{:02}.{:02}.{}",
+                rng.gen_range(1..=28),
+                rng.gen_range(1..=12),
+                rng.gen_range(1950..2004)
+            );
+            let street = format!(
+                "{} {}",
+                STREETS[rng.gen_range(0..STREETS.len())],
+                rng.gen_range(1..80)
+            );
+            let mobile = format!(
+                "079 {} {:02} {:02}",
+                rng.gen_range(100..999),
+                rng.gen_range(0..100),
+                rng.gen_range(0..100)
+            );
             batches[1].push(json!({"type":"identify","userId":format!("wc-{c}"),"messageId":format!("demo-wc-{c}"),"timestamp":at(&mut rng),
-                "traits":{"email":email,"first_name":first,"last_name":last,"loyalty_card":card,"salutation":"Herr","locale":"de-CH"}}));
+                "traits":{"email":club_email,"first_name":first_t,"last_name":last_t,"loyalty_card":card,"salutation":"Herr","locale":"de-CH",
+                    "birthday":birthday,"street":street,"postal_code":postcode,"city":city,"phone":mobile}}));
+            if c != 0 && rng.gen_bool(0.05) {
+                // The same person opens a second wine-club account with another address (no shared identifier).
+                batches[1].push(json!({"type":"identify","userId":format!("wc-{c}-b"),"messageId":format!("demo-wc-{c}-b"),"timestamp":at(&mut rng),
+                    "traits":{"email":format!("{}{c}@gmail.com", first.to_lowercase()),"first_name":first,"last_name":last,
+                        "birthday":birthday,"street":street,"postal_code":postcode,"city":city}}));
+            }
         }
         if c == 0 || rng.gen_bool(0.5) {
             let cookie = format!("rc-{c}");
@@ -233,6 +287,63 @@ pub async fn run(args: DemoArgs, settings: Settings) -> anyhow::Result<()> {
         "  merges: {} (each reversible: POST /api/merges/{{id}}/revert)",
         store.merges(hero).await?.len()
     );
+    let report = kreislauf_engine::quality::report(
+        store.as_ref(),
+        &kreislauf_engine::quality::ReportOptions::new(
+            kreislauf_quality::Country::CH,
+            chrono::Utc::now().date_naive(),
+        ),
+    )
+    .await?;
+    println!(
+        "\nData quality (`kreislauf quality report` for all of it): average score {:.0}/100",
+        report.average_score
+    );
+    for p in report.problems.iter().take(3) {
+        let example = p.examples.first().map(|e| {
+            let fix = e
+                .suggestion
+                .as_deref()
+                .map(|s| format!(" → {s}"))
+                .unwrap_or_default();
+            format!(", e.g. {:?}{fix}", e.raw.as_deref().unwrap_or(""))
+        });
+        println!(
+            "  {} {}: {} — {} profiles{}",
+            p.field,
+            p.status,
+            p.reason,
+            p.count,
+            example.unwrap_or_default()
+        );
+    }
+    let d = &report.duplicates;
+    println!(
+        "  likely duplicates: {} pairs to merge (p ≥ {:.2}), {} to review",
+        d.likely, d.auto_merge_threshold, d.to_review
+    );
+    if let Some(pair) = d.examples.first() {
+        let evidence: Vec<String> = pair
+            .explanation
+            .iter()
+            .filter(|c| c.level.is_some())
+            .map(|c| {
+                format!(
+                    "{} {} {:+.1} bits",
+                    c.field,
+                    c.level.as_deref().unwrap_or(""),
+                    c.log2_bayes_factor
+                )
+            })
+            .collect();
+        println!(
+            "  e.g. profiles {} and {} (p = {:.3}): {}",
+            pair.profiles.0,
+            pair.profiles.1,
+            pair.probability,
+            evidence.join(", ")
+        );
+    }
     println!(
         "\nStore: {}   Admin token: {token}",
         settings.data_dir.join("kreislauf.db").display()

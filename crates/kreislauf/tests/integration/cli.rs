@@ -119,3 +119,60 @@ fn a_second_writer_on_the_same_folder_is_refused_while_the_server_runs() {
     cli(dir.path(), &["source", "list"]);
     drop(server);
 }
+
+#[test]
+fn demo_replays_the_retail_group_and_reports() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let demo_dir = dir.path().join("demo");
+    let port = crate::support::free_port().to_string();
+    let out = std::process::Command::new(crate::support::BIN)
+        .args([
+            "demo",
+            "--no-serve",
+            "--customers",
+            "300",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--dir",
+        ])
+        .arg(&demo_dir)
+        .env("KREISLAUF_LOG", "warn")
+        .output()
+        .expect("run demo");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("The Prosecco buyer"), "{stdout}");
+    assert!(
+        stdout.contains("Prosecco DOC Bio, Treviso"),
+        "the hero bought the Prosecco: {stdout}"
+    );
+    for brand in ["supermarket-pos", "wine-club-web", "recipes-web"] {
+        assert!(
+            stdout.contains(brand),
+            "one timeline across brands, {brand} missing: {stdout}"
+        );
+    }
+    assert!(stdout.contains("Data quality"), "{stdout}");
+    assert!(demo_dir.join("kreislauf.db").exists());
+    // A second run starts afresh in the same folder.
+    let again = std::process::Command::new(crate::support::BIN)
+        .args([
+            "demo",
+            "--no-serve",
+            "--customers",
+            "50",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--dir",
+        ])
+        .arg(&demo_dir)
+        .env("KREISLAUF_LOG", "warn")
+        .output()
+        .expect("run demo");
+    assert!(again.status.success());
+    assert!(String::from_utf8_lossy(&again.stdout).contains("50 customers"));
+}
