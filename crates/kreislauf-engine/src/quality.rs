@@ -281,6 +281,51 @@ impl ReportOptions {
     }
 }
 
+/// A linkage row straight from raw values (imports, benchmarks): `street` and `house_number` are joined,
+/// the record's own country decides phone and postcode rules (else `default_country`).
+pub struct RawCustomer<'a> {
+    pub email: Option<&'a str>,
+    pub phone: Option<&'a str>,
+    pub first_name: Option<&'a str>,
+    pub last_name: Option<&'a str>,
+    pub street: Option<&'a str>,
+    pub house_number: Option<&'a str>,
+    pub postal_code: Option<&'a str>,
+    pub country: Option<&'a str>,
+    pub birth_date: Option<&'a str>,
+}
+
+/// Checks a raw customer and returns its normalised linkage row (columns [`LINK_FIELDS`]).
+pub fn customer_row(
+    id: i64,
+    c: &RawCustomer<'_>,
+    default_country: Country,
+    today: NaiveDate,
+) -> Vec<Option<String>> {
+    let street = match (c.street, c.house_number) {
+        (Some(s), Some(n)) => Some(format!("{s} {n}")),
+        (s, _) => s.map(str::to_owned),
+    };
+    let country = c
+        .country
+        .and_then(Country::parse)
+        .unwrap_or(default_country);
+    let values: Vec<(Field, &str)> = [
+        (Field::Email, c.email),
+        (Field::Phone, c.phone),
+        (Field::FirstName, c.first_name),
+        (Field::LastName, c.last_name),
+        (Field::Street, street.as_deref()),
+        (Field::PostalCode, c.postal_code),
+        (Field::Country, c.country),
+        (Field::BirthDate, c.birth_date),
+    ]
+    .into_iter()
+    .filter_map(|(f, v)| v.map(|v| (f, v)))
+    .collect();
+    linkage_row(&assess_raw(id, &values, country, today))
+}
+
 /// Columns of [`linkage_row`].
 pub const LINK_FIELDS: [&str; 7] = [
     "first_name",

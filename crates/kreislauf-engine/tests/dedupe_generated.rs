@@ -3,9 +3,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use kreislauf_engine::quality::{assess_raw, linkage_config, linkage_row, LINK_FIELDS};
+use kreislauf_engine::quality::{customer_row, linkage_config, RawCustomer, LINK_FIELDS};
 use kreislauf_linkage::{accuracy, cluster, cluster_pairs, dedupe, Records};
-use kreislauf_quality::{Country, Field};
+use kreislauf_quality::Country;
 
 #[test]
 fn finds_duplicates_and_keeps_households_apart() {
@@ -22,29 +22,18 @@ fn finds_duplicates_and_keeps_households_apart() {
         .iter()
         .enumerate()
         .map(|(i, r)| {
-            let street = match (&r.street, &r.house_number) {
-                (Some(s), Some(n)) => Some(format!("{s} {n}")),
-                (s, _) => s.clone(),
+            let raw = RawCustomer {
+                email: r.email.as_deref(),
+                phone: r.phone.as_deref(),
+                first_name: r.first_name.as_deref(),
+                last_name: r.last_name.as_deref(),
+                street: r.street.as_deref(),
+                house_number: r.house_number.as_deref(),
+                postal_code: r.postal_code.as_deref(),
+                country: r.country.as_deref(),
+                birth_date: r.birth_date.as_deref(),
             };
-            let country = r
-                .country
-                .as_deref()
-                .and_then(Country::parse)
-                .unwrap_or(Country::CH);
-            let values: Vec<(Field, &str)> = [
-                (Field::Email, r.email.as_deref()),
-                (Field::Phone, r.phone.as_deref()),
-                (Field::FirstName, r.first_name.as_deref()),
-                (Field::LastName, r.last_name.as_deref()),
-                (Field::Street, street.as_deref()),
-                (Field::PostalCode, r.postal_code.as_deref()),
-                (Field::Country, r.country.as_deref()),
-                (Field::BirthDate, r.birth_date.as_deref()),
-            ]
-            .into_iter()
-            .filter_map(|(f, v)| v.map(|v| (f, v)))
-            .collect();
-            linkage_row(&assess_raw(i as i64, &values, country, today))
+            customer_row(i as i64, &raw, Country::CH, today)
         })
         .collect();
     let table = Records {
@@ -61,7 +50,7 @@ fn finds_duplicates_and_keeps_households_apart() {
     let to_index = |pairs: std::collections::BTreeSet<(u64, u64)>| -> HashSet<(usize, usize)> {
         pairs
             .into_iter()
-            .filter_map(|(a, b)| Some((index[&a].min(index[&b]), index[&a].max(index[&b]))))
+            .map(|(a, b)| (index[&a].min(index[&b]), index[&a].max(index[&b])))
             .collect()
     };
     let acc = accuracy(

@@ -385,9 +385,9 @@ fn dedupe_generated(
     threshold: f64,
     max_block: usize,
 ) -> anyhow::Result<()> {
-    use kreislauf_engine::quality::{assess_raw, linkage_config, linkage_row, LINK_FIELDS};
+    use kreislauf_engine::quality::{customer_row, linkage_config, RawCustomer, LINK_FIELDS};
     use kreislauf_linkage::{accuracy, cluster, cluster_pairs, dedupe, Records};
-    use kreislauf_quality::{Country, Field};
+    use kreislauf_quality::Country;
     use std::collections::{HashMap, HashSet};
 
     let started = Instant::now();
@@ -403,29 +403,18 @@ fn dedupe_generated(
         .iter()
         .enumerate()
         .map(|(i, r)| {
-            let street = match (&r.street, &r.house_number) {
-                (Some(s), Some(n)) => Some(format!("{s} {n}")),
-                (s, _) => s.clone(),
+            let raw = RawCustomer {
+                email: r.email.as_deref(),
+                phone: r.phone.as_deref(),
+                first_name: r.first_name.as_deref(),
+                last_name: r.last_name.as_deref(),
+                street: r.street.as_deref(),
+                house_number: r.house_number.as_deref(),
+                postal_code: r.postal_code.as_deref(),
+                country: r.country.as_deref(),
+                birth_date: r.birth_date.as_deref(),
             };
-            let country = r
-                .country
-                .as_deref()
-                .and_then(Country::parse)
-                .unwrap_or(Country::CH);
-            let values: Vec<(Field, &str)> = [
-                (Field::Email, r.email.as_deref()),
-                (Field::Phone, r.phone.as_deref()),
-                (Field::FirstName, r.first_name.as_deref()),
-                (Field::LastName, r.last_name.as_deref()),
-                (Field::Street, street.as_deref()),
-                (Field::PostalCode, r.postal_code.as_deref()),
-                (Field::Country, r.country.as_deref()),
-                (Field::BirthDate, r.birth_date.as_deref()),
-            ]
-            .into_iter()
-            .filter_map(|(f, v)| v.map(|v| (f, v)))
-            .collect();
-            linkage_row(&assess_raw(i as i64, &values, country, today))
+            customer_row(i as i64, &raw, Country::CH, today)
         })
         .collect();
     let normalised = started.elapsed() - generated;
