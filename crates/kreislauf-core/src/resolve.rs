@@ -133,20 +133,21 @@ impl IdentityGraph {
         self.blocked.contains(&(a.min(b), a.max(b)))
     }
 
-    /// `Some(reason)` if the identifiers `a` and `b` cannot live on one profile.
+    /// `Some(reason)` if the identifiers `a` and `b` cannot live on one profile: for a unique kind, `b` holds
+    /// values and none of them is `a`'s. (A profile can hold two user ids after duplicate detection merged
+    /// two accounts of one person; either id still belongs to it.)
     fn unique_clash(a: &[Identifier], b: &[Identifier]) -> Option<String> {
         a.iter().find_map(|x| {
-            b.iter()
-                .find(|y| y.kind == x.kind && y.value != x.value)
-                .map(|y| {
-                    format!(
-                        "would give one profile two values of {}: {:?} and {:?}",
-                        x.kind, x.value, y.value
-                    )
-                })
+            let same_kind: Vec<&Identifier> = b.iter().filter(|y| y.kind == x.kind).collect();
+            let clash = !same_kind.is_empty() && !same_kind.iter().any(|y| y.value == x.value);
+            clash.then(|| {
+                format!(
+                    "would give one profile two values of {}: {:?} and {:?}",
+                    x.kind, x.value, same_kind[0].value
+                )
+            })
         })
     }
-
     /// Plans one event; `index` is its position in the batch.
     pub fn assign(
         &mut self,
@@ -410,6 +411,31 @@ mod tests {
         );
         assert_eq!(plan.merges.len(), 1);
         assert_eq!(g.root(1), g.root(2));
+    }
+
+    #[test]
+    fn a_profile_with_two_merged_accounts_keeps_both_user_ids() {
+        let mut g = graph();
+        run(
+            &mut g,
+            &[
+                json!({"type":"identify","userId":"u1"}),
+                json!({"type":"identify","userId":"u2"}),
+            ],
+        );
+        // Duplicate detection merged the two accounts of one person.
+        g.merged_into.insert(2, 1);
+        let moved = g.uniques.remove(&2).unwrap_or_default();
+        g.uniques.entry(1).or_default().extend(moved);
+        let plan = run(
+            &mut g,
+            &[
+                json!({"type":"track","event":"X","userId":"u1"}),
+                json!({"type":"track","event":"Y","userId":"u2"}),
+            ],
+        );
+        assert_eq!(plan.assignments, vec![1, 1]);
+        assert!(plan.new_profiles.is_empty() && plan.conflicts.is_empty());
     }
 
     #[test]

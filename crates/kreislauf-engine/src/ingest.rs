@@ -76,6 +76,13 @@ enum Job {
         reply: oneshot::Sender<Result<IngestOutcome, EngineError>>,
         _permit: OwnedSemaphorePermit,
     },
+    Merge {
+        a: ProfileId,
+        b: ProfileId,
+        reason: String,
+        actor: String,
+        reply: oneshot::Sender<Result<Option<MergeRecord>, EngineError>>,
+    },
     Unmerge {
         merge_id: i64,
         reason: String,
@@ -348,6 +355,31 @@ impl Engine {
 
     /// Erases a person: every row of the profile and its members, keeping only salted hashes of the
     /// identifiers so that late events carrying them are not stored.
+    /// Merges two profiles found to be the same person (duplicate detection), through the writer and the
+    /// same reversible mechanism as identity resolution. `None` when nothing was merged: they are one
+    /// profile already, one no longer exists, a merge between them was reverted before (a person decided),
+    /// or they hold different user ids.
+    pub async fn merge_profiles(
+        &self,
+        a: ProfileId,
+        b: ProfileId,
+        reason: &str,
+        actor: &str,
+    ) -> Result<Option<MergeRecord>, EngineError> {
+        let (reply, answer) = oneshot::channel();
+        self.inner
+            .jobs
+            .send(Job::Merge {
+                a,
+                b,
+                reason: reason.to_owned(),
+                actor: actor.to_owned(),
+                reply,
+            })
+            .map_err(|_| EngineError::Stopped)?;
+        answer.await.unwrap_or(Err(EngineError::Stopped))
+    }
+
     pub async fn erase(&self, root: ProfileId, actor: &str) -> Result<EraseReport, EngineError> {
         let (reply, answer) = oneshot::channel();
         self.inner
@@ -555,8 +587,84 @@ impl Writer {
                 let result = self.erase(root, actor, now).await;
                 let _ = reply.send(result);
             }
+            Job::Merge {
+                a,
+                b,
+                reason,
+                actor,
+                reply,
+            } => {
+                let result = self.merge(a, b, reason, actor, now).await;
+                let _ = reply.send(result);
+            }
             Job::Ingest { .. } | Job::Stop => {}
         }
+    }
+
+    async fn merge(
+        &mut self,
+        a: ProfileId,
+        b: ProfileId,
+        reason: String,
+        actor: String,
+        now: DateTime<Utc>,
+    ) -> Result<Option<MergeRecord>, EngineError> {
+        let (Some(root_a), Some(root_b)) =
+            (self.store.root_of(a).await?, self.store.root_of(b).await?)
+        else {
+            return Ok(None);
+        };
+        if root_a == root_b {
+            return Ok(None);
+        }
+        let (winner, loser) = (root_a.min(root_b), root_a.max(root_b));
+        let reverted_before = self.store.merges(winner).await?.iter().any(|m| {
+            m.reverted_at.is_some()
+                && ((m.winner, m.loser) == (winner, loser)
+                    || (m.winner, m.loser) == (loser, winner))
+        });
+        // A person reverted this merge before: that decision stands.
+        if reverted_before {
+            return Ok(None);
+        }
+        let Some(l) = self.store.profile(loser).await? else {
+            return Ok(None);
+        };
+        // The merge record names the merged profile's strongest identifier.
+        let Some(via) = l.identities.iter().min_by_key(|i| i.kind.priority()) else {
+            return Ok(None);
+        };
+        let identifier = Identifier {
+            kind: via.kind,
+            value: via.value.clone(),
+        };
+        let batch = WriteBatch {
+            merges: vec![MergeWrite {
+                winner,
+                loser,
+                identifier,
+                reason: reason.clone(),
+                message_id: format!("dedupe:{actor}"),
+                at: now,
+            }],
+            ..WriteBatch::default()
+        };
+        self.store.apply(batch).await?;
+        self.store
+            .audit(AuditEntry {
+                at: now,
+                actor,
+                action: "merge".into(),
+                subject: format!("profiles {winner} and {loser}"),
+                detail: serde_json::json!({"reason": reason}),
+            })
+            .await?;
+        Ok(self
+            .store
+            .merges(winner)
+            .await?
+            .into_iter()
+            .find(|m| m.loser == loser && m.reverted_at.is_none()))
     }
 
     async fn erase(

@@ -239,6 +239,9 @@ pub struct Duplicates {
     pub review_threshold: f64,
     /// The strongest pairs, explained.
     pub examples: Vec<DuplicatePair>,
+    /// Every pair at or above the review threshold, strongest first (not serialised: can be large).
+    #[serde(skip)]
+    pub pairs: Vec<DuplicatePair>,
 }
 
 /// The data-quality report.
@@ -560,20 +563,85 @@ fn find_duplicates(records: &Records, ids: &[i64], options: &ReportOptions) -> D
         .iter()
         .filter(|(_, p)| p.probability >= options.auto_merge_threshold)
         .count();
+    let pairs: Vec<DuplicatePair> = matches
+        .iter()
+        .map(|(i, p)| DuplicatePair {
+            profiles: (ids[p.left], ids[p.right]),
+            probability: p.probability,
+            explanation: linkage.explain(*i, records, records),
+        })
+        .collect();
     Duplicates {
         candidate_pairs: linkage.candidate_pairs,
         likely,
         to_review: matches.len() - likely,
         auto_merge_threshold: options.auto_merge_threshold,
         review_threshold: options.review_threshold,
-        examples: matches
-            .iter()
-            .take(5)
-            .map(|(i, p)| DuplicatePair {
-                profiles: (ids[p.left], ids[p.right]),
-                probability: p.probability,
-                explanation: linkage.explain(*i, records, records),
-            })
-            .collect(),
+        examples: pairs.iter().take(5).cloned().collect(),
+        pairs,
     }
+}
+
+/// What a de-duplication run did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DedupeOutcome {
+    /// Pairs at or above the auto-merge threshold.
+    pub likely: usize,
+    /// Of those, merged now (reversible: `POST /api/merges/{id}/revert`).
+    pub merged: Vec<i64>,
+    /// Of those, not merged: already one profile, or a person reverted their merge before.
+    pub skipped: usize,
+    /// Pairs between the review and the auto-merge threshold, left for a person.
+    pub to_review: Vec<DuplicatePair>,
+}
+
+/// Finds duplicates among the profiles and, with `apply`, merges those at or above the auto-merge
+/// threshold through the engine's writer. The reason recorded with each merge names the probability and
+/// the field evidence.
+pub async fn dedupe(
+    engine: &crate::Engine,
+    options: &ReportOptions,
+    apply: bool,
+    actor: &str,
+) -> Result<DedupeOutcome, crate::EngineError> {
+    let report = report(engine.store().as_ref(), options).await?;
+    let mut outcome = DedupeOutcome {
+        likely: report.duplicates.likely,
+        ..DedupeOutcome::default()
+    };
+    for pair in report.duplicates.pairs {
+        if pair.probability < options.auto_merge_threshold {
+            outcome.to_review.push(pair);
+            continue;
+        }
+        if !apply {
+            continue;
+        }
+        let evidence: Vec<String> = pair
+            .explanation
+            .iter()
+            .filter(|c| c.level.is_some())
+            .map(|c| {
+                format!(
+                    "{} {} ({:+.1} bits)",
+                    c.field,
+                    c.level.as_deref().unwrap_or(""),
+                    c.log2_bayes_factor
+                )
+            })
+            .collect();
+        let reason = format!(
+            "duplicate detection: match probability {:.4}; {}",
+            pair.probability,
+            evidence.join(", ")
+        );
+        match engine
+            .merge_profiles(pair.profiles.0, pair.profiles.1, &reason, actor)
+            .await?
+        {
+            Some(merge) => outcome.merged.push(merge.id),
+            None => outcome.skipped += 1,
+        }
+    }
+    Ok(outcome)
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use chrono::{NaiveDate, Utc};
 use kreislauf_core::event::{normalise, BatchDefaults, Limits};
-use kreislauf_engine::quality::{report, ReportOptions};
+use kreislauf_engine::quality::{dedupe, report, ReportOptions};
 use kreislauf_engine::{Engine, EngineConfig, Metrics, SystemClock};
 use kreislauf_quality::Country;
 use kreislauf_store::{NewSource, Store};
@@ -146,4 +146,138 @@ async fn report_counts_statuses_names_problems_and_finds_the_duplicate() {
     );
     let json = serde_json::to_value(&r).expect("serialise");
     assert!(json["fields"]["email"]["suspicious"].is_number());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dedupe_merges_reversibly_and_remembers_a_revert() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open(&dir.path().join("k.db")).expect("store"));
+    let engine = Engine::start(
+        store.clone(),
+        Arc::new(SystemClock),
+        Arc::new(Metrics::new()),
+        EngineConfig::default(),
+    )
+    .await
+    .expect("engine");
+    let (club, _) = engine
+        .create_source(NewSource {
+            name: "wine-club".into(),
+            brand: "wine-club".into(),
+            channel: "web".into(),
+            identity_mapping: Default::default(),
+            allowed_origins: vec![],
+        })
+        .await
+        .expect("source");
+    let club = Arc::new(club);
+    let event = |v: serde_json::Value| {
+        normalise(
+            v,
+            None,
+            &BatchDefaults::default(),
+            Utc::now(),
+            100,
+            &Limits::default(),
+        )
+        .expect("valid")
+    };
+    engine
+        .ingest(club.clone(), vec![
+            event(json!({"type":"identify","userId":"acc-1","traits":{"first_name":"Sophie","last_name":"Brunner","email":"sophie.brunner@bluewin.ch","street":"Seestrasse 4","postal_code":"8002","birthday":"03.07.1985"}})),
+            // Her second account, opened with another address.
+            event(json!({"type":"identify","userId":"acc-2","traits":{"first_name":"Sophie","last_name":"BRUNNER","email":"sophie85@gmail.com","street":"Seestr. 4","postal_code":"8002","birthday":"1985-07-03"}})),
+            event(json!({"type":"identify","userId":"acc-3","traits":{"first_name":"Peter","last_name":"Brunner","email":"p.brunner@bluewin.ch","street":"Seestrasse 4","postal_code":"8002","birthday":"1957-01-12"}})),
+        ])
+        .await
+        .expect("ingest");
+    let id = |v: &str| {
+        kreislauf_core::Identifier::new(kreislauf_core::IdentifierKind::UserId, v).expect("id")
+    };
+    let today = NaiveDate::from_ymd_opt(2026, 11, 25).expect("date");
+    let mut options = ReportOptions::new(Country::CH, today);
+    options.auto_merge_threshold = 0.8;
+
+    let dry = dedupe(&engine, &options, false, "test")
+        .await
+        .expect("dry run");
+    assert_eq!(
+        (dry.likely, dry.merged.len()),
+        (1, 0),
+        "a dry run merges nothing"
+    );
+    let done = dedupe(&engine, &options, true, "test")
+        .await
+        .expect("dedupe");
+    assert_eq!(done.merged.len(), 1, "{done:?}");
+    let (one, two, peter) = (
+        store
+            .profile_by_identifier(&id("acc-1"))
+            .await
+            .expect("lookup"),
+        store
+            .profile_by_identifier(&id("acc-2"))
+            .await
+            .expect("lookup"),
+        store
+            .profile_by_identifier(&id("acc-3"))
+            .await
+            .expect("lookup"),
+    );
+    assert_eq!(one, two, "her two accounts are one profile now");
+    assert_ne!(one, peter, "her father at the same address stays separate");
+    let merge = store
+        .merge(done.merged[0])
+        .await
+        .expect("merge")
+        .expect("recorded");
+    assert!(
+        merge.reason.contains("birth_date exact"),
+        "{}",
+        merge.reason
+    );
+
+    // Later events from either account land on the merged profile.
+    engine
+        .ingest(
+            club.clone(),
+            vec![
+                event(json!({"type":"track","event":"A","userId":"acc-1"})),
+                event(json!({"type":"track","event":"B","userId":"acc-2"})),
+            ],
+        )
+        .await
+        .expect("ingest");
+    let root = one.expect("profile");
+    assert_eq!(
+        store
+            .timeline(root, None, 10)
+            .await
+            .expect("timeline")
+            .len(),
+        4
+    );
+    assert_eq!(store.stats().await.expect("stats").profiles, 2);
+
+    // A person reverts the merge; the next run does not redo it.
+    engine
+        .unmerge(merge.id, "two different people after all", "test")
+        .await
+        .expect("unmerge");
+    let again = dedupe(&engine, &options, true, "test")
+        .await
+        .expect("dedupe");
+    assert!(again.merged.is_empty(), "{again:?}");
+    assert_eq!(again.skipped, 1);
+    assert_ne!(
+        store
+            .profile_by_identifier(&id("acc-1"))
+            .await
+            .expect("lookup"),
+        store
+            .profile_by_identifier(&id("acc-2"))
+            .await
+            .expect("lookup")
+    );
 }

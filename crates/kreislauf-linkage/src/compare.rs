@@ -46,6 +46,18 @@ impl ComparisonKind {
         }
     }
 
+    /// Typical share of non-matching person records at each level: the prior for `u` when there are too
+    /// few records to estimate it (1,000 pseudo-observations).
+    pub fn default_u(self) -> &'static [f64] {
+        match self {
+            ComparisonKind::Name => &[0.01, 0.003, 0.005, 0.05, 0.932],
+            ComparisonKind::Code => &[0.01, 0.02, 0.05, 0.92],
+            ComparisonKind::Date => &[0.0003, 0.003, 0.0001, 0.015, 0.9816],
+            ComparisonKind::Text => &[0.01, 0.005, 0.02, 0.965],
+            ComparisonKind::Exact => &[0.0001, 0.9999],
+        }
+    }
+
     pub fn levels(self) -> usize {
         self.level_labels().len()
     }

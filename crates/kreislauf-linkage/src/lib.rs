@@ -393,7 +393,10 @@ fn levels_of(
     }
 }
 
-/// `u` from random pairs (nearly all non-matches), Laplace-smoothed.
+/// Weight of the per-kind default `u` in pseudo-observations.
+const U_PRIOR_WEIGHT: f64 = 1_000.0;
+
+/// `u` from random pairs (nearly all non-matches), smoothed towards the kind's defaults.
 fn estimate_u(
     left: &Prepared<'_>,
     right: &Prepared<'_>,
@@ -404,15 +407,27 @@ fn estimate_u(
     let mut counts: Vec<Vec<f64>> = config
         .comparisons
         .iter()
-        .map(|c| vec![1.0; c.kind.levels()])
+        .map(|c| {
+            c.kind
+                .default_u()
+                .iter()
+                .map(|u| u * U_PRIOR_WEIGHT)
+                .collect()
+        })
         .collect();
     let (n_left, n_right) = (left.records.rows.len(), right.records.rows.len());
+    // Never more draws than distinct pairs: with few records the defaults must keep their weight.
+    let distinct = if dedupe {
+        n_left * n_left.saturating_sub(1) / 2
+    } else {
+        n_left * n_right
+    };
     if n_left == 0 || n_right == 0 {
         return counts;
     }
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(config.seed);
     let mut buf = Vec::with_capacity(k);
-    for _ in 0..config.u_sample_pairs {
+    for _ in 0..config.u_sample_pairs.min(distinct) {
         let (a, b) = (rng.gen_range(0..n_left), rng.gen_range(0..n_right));
         if dedupe && a == b {
             continue;

@@ -39,6 +39,7 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/api/audit", get(audit_log))
         .route("/api/stats", get(stats))
         .route("/api/quality/report", get(quality_report))
+        .route("/api/quality/dedupe", post(quality_dedupe))
 }
 
 /// Rejects every request without an active bearer token.
@@ -417,4 +418,46 @@ async fn quality_report(
     let options =
         kreislauf_engine::quality::ReportOptions::new(country, state.engine.now().date_naive());
     ok(kreislauf_engine::quality::report(state.engine.store().as_ref(), &options).await?)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DedupeBody {
+    #[serde(default)]
+    apply: bool,
+    auto_merge_threshold: Option<f64>,
+    country: Option<String>,
+}
+
+async fn quality_dedupe(
+    State(state): State<Arc<AppState>>,
+    axum::Extension(actor): axum::Extension<Actor>,
+    body: axum::body::Bytes,
+) -> ApiResult {
+    let body: DedupeBody = if body.is_empty() {
+        DedupeBody {
+            apply: false,
+            auto_merge_threshold: None,
+            country: None,
+        }
+    } else {
+        parse_body(&body)?
+    };
+    let country = match body.country.as_deref() {
+        None => kreislauf_quality::Country::CH,
+        Some(c) => kreislauf_quality::Country::parse(c)
+            .ok_or_else(|| ApiError::bad_request("country", format!("unknown country {c:?}")))?,
+    };
+    let mut options =
+        kreislauf_engine::quality::ReportOptions::new(country, state.engine.now().date_naive());
+    if let Some(t) = body.auto_merge_threshold {
+        if !(0.5..=1.0).contains(&t) {
+            return Err(ApiError::bad_request(
+                "auto_merge_threshold",
+                "must be between 0.5 and 1.0",
+            ));
+        }
+        options.auto_merge_threshold = t;
+    }
+    ok(kreislauf_engine::quality::dedupe(&state.engine, &options, body.apply, &actor.0).await?)
 }

@@ -149,6 +149,8 @@ pub(crate) const OPERATIONS: &[(&str, &str, &str, &str)] = &[
         "Counts of events, profiles and identities.",
         "operations",
     ),
+    ("get", "/api/quality/report", "Data-quality report: completeness and validity per field and source, worst problems, likely duplicates (?country=CH sets the default region).", "quality"),
+    ("post", "/api/quality/dedupe", "Find duplicate profiles; body {\"apply\": true} merges those at or above auto_merge_threshold (default 0.99) reversibly and lists the rest for review.", "quality"),
     ("get", "/healthz", "Liveness.", "operations"),
     (
         "get",

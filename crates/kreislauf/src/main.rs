@@ -82,6 +82,17 @@ enum Command {
 
 #[derive(Subcommand)]
 enum QualityCommand {
+    /// Find duplicate profiles; with --apply, merge those at or above --auto (reversibly) and list the rest for review.
+    Dedupe {
+        #[arg(long, default_value = "CH")]
+        country: String,
+        /// Merge (without it, only show what would be merged).
+        #[arg(long)]
+        apply: bool,
+        /// Match probability at or above which profiles are merged.
+        #[arg(long, default_value_t = 0.99)]
+        auto: f64,
+    },
     /// Completeness and validity per field and source, the worst problems, likely duplicates.
     Report {
         /// Default country for phone numbers and postcodes of profiles that name none.
@@ -218,6 +229,11 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Quality(QualityCommand::Report { country, json }) => {
             quality_report(&settings, &country, json).await
         }
+        Command::Quality(QualityCommand::Dedupe {
+            country,
+            apply,
+            auto,
+        }) => quality_dedupe(&settings, &country, apply, auto).await,
         Command::Bench(cmd) => bench::run(cmd, settings).await,
     }
 }
@@ -671,6 +687,47 @@ async fn profile(cmd: ProfileCommand, settings: &Settings) -> anyhow::Result<()>
                 report.profiles, report.identities, report.events, report.traits, report.merges
             );
         }
+    }
+    Ok(())
+}
+
+async fn quality_dedupe(
+    settings: &Settings,
+    country: &str,
+    apply: bool,
+    auto: f64,
+) -> anyhow::Result<()> {
+    let country = kreislauf_quality::Country::parse(country)
+        .with_context(|| format!("unknown country {country:?}"))?;
+    anyhow::ensure!(
+        (0.5..=1.0).contains(&auto),
+        "--auto must be between 0.5 and 1.0, got {auto}"
+    );
+    let (store, _lock) = open_writer(settings).await?;
+    let engine = start_engine(settings, store).await?;
+    let mut options =
+        kreislauf_engine::quality::ReportOptions::new(country, chrono::Utc::now().date_naive());
+    options.auto_merge_threshold = auto;
+    let outcome = kreislauf_engine::quality::dedupe(&engine, &options, apply, "cli").await;
+    engine.shutdown().await;
+    let outcome = outcome?;
+    if apply {
+        eprintln!(
+            "{} likely duplicate pairs (p ≥ {auto}): {} merged (merge ids {:?}; revert with `kreislauf profile unmerge ID --reason …`), {} skipped (already one profile, or reverted before)",
+            outcome.likely,
+            outcome.merged.len(),
+            outcome.merged,
+            outcome.skipped
+        );
+    } else {
+        eprintln!("{} likely duplicate pairs (p ≥ {auto}) would be merged; run again with --apply to merge them", outcome.likely);
+    }
+    eprintln!("{} pairs need a person's review:", outcome.to_review.len());
+    for pair in outcome.to_review.iter().take(20) {
+        println!(
+            "  profiles {} ~ {}  p={:.3}",
+            pair.profiles.0, pair.profiles.1, pair.probability
+        );
     }
     Ok(())
 }
