@@ -81,6 +81,7 @@ enum Job {
         b: ProfileId,
         reason: String,
         actor: String,
+        force: bool,
         reply: oneshot::Sender<Result<Option<MergeRecord>, EngineError>>,
     },
     Unmerge {
@@ -357,14 +358,15 @@ impl Engine {
     /// identifiers so that late events carrying them are not stored.
     /// Merges two profiles found to be the same person (duplicate detection), through the writer and the
     /// same reversible mechanism as identity resolution. `None` when nothing was merged: they are one
-    /// profile already, one no longer exists, a merge between them was reverted before (a person decided),
-    /// or they hold different user ids.
+    /// profile already, one no longer exists, or a merge between them was reverted before (a person
+    /// decided) and `force` (a person deciding now) is not set.
     pub async fn merge_profiles(
         &self,
         a: ProfileId,
         b: ProfileId,
         reason: &str,
         actor: &str,
+        force: bool,
     ) -> Result<Option<MergeRecord>, EngineError> {
         let (reply, answer) = oneshot::channel();
         self.inner
@@ -374,6 +376,7 @@ impl Engine {
                 b,
                 reason: reason.to_owned(),
                 actor: actor.to_owned(),
+                force,
                 reply,
             })
             .map_err(|_| EngineError::Stopped)?;
@@ -592,9 +595,10 @@ impl Writer {
                 b,
                 reason,
                 actor,
+                force,
                 reply,
             } => {
-                let result = self.merge(a, b, reason, actor, now).await;
+                let result = self.merge(a, b, reason, actor, force, now).await;
                 let _ = reply.send(result);
             }
             Job::Ingest { .. } | Job::Stop => {}
@@ -607,6 +611,7 @@ impl Writer {
         b: ProfileId,
         reason: String,
         actor: String,
+        force: bool,
         now: DateTime<Utc>,
     ) -> Result<Option<MergeRecord>, EngineError> {
         let (Some(root_a), Some(root_b)) =
@@ -623,8 +628,8 @@ impl Writer {
                 && ((m.winner, m.loser) == (winner, loser)
                     || (m.winner, m.loser) == (loser, winner))
         });
-        // A person reverted this merge before: that decision stands.
-        if reverted_before {
+        // A person reverted this merge before: that decision stands, unless a person now decides otherwise.
+        if reverted_before && !force {
             return Ok(None);
         }
         let Some(l) = self.store.profile(loser).await? else {

@@ -591,6 +591,10 @@ pub struct DedupeOutcome {
     pub merged: Vec<i64>,
     /// Of those, not merged: already one profile, or a person reverted their merge before.
     pub skipped: usize,
+    /// Pairs a person rejected before, left alone.
+    pub rejected_before: usize,
+    /// Review pairs newly queued (with `apply`).
+    pub queued: usize,
     /// Pairs between the review and the auto-merge threshold, left for a person.
     pub to_review: Vec<DuplicatePair>,
 }
@@ -609,8 +613,26 @@ pub async fn dedupe(
         likely: report.duplicates.likely,
         ..DedupeOutcome::default()
     };
+    let store = engine.store();
+    let mut reviews = Vec::new();
     for pair in report.duplicates.pairs {
+        let (a, b) = pair.profiles;
+        if store
+            .review_of_pair(a, b)
+            .await?
+            .is_some_and(|r| r.status == "rejected")
+        {
+            outcome.rejected_before += 1;
+            continue;
+        }
         if pair.probability < options.auto_merge_threshold {
+            reviews.push(kreislauf_store::NewReview {
+                profile_a: a,
+                profile_b: b,
+                probability: pair.probability,
+                explanation: serde_json::to_value(&pair.explanation).unwrap_or_default(),
+                at: engine.now(),
+            });
             outcome.to_review.push(pair);
             continue;
         }
@@ -635,13 +657,55 @@ pub async fn dedupe(
             pair.probability,
             evidence.join(", ")
         );
-        match engine
-            .merge_profiles(pair.profiles.0, pair.profiles.1, &reason, actor)
-            .await?
-        {
+        match engine.merge_profiles(a, b, &reason, actor, false).await? {
             Some(merge) => outcome.merged.push(merge.id),
             None => outcome.skipped += 1,
         }
     }
+    if apply && !reviews.is_empty() {
+        outcome.queued = store.queue_reviews(&reviews).await?;
+    }
     Ok(outcome)
+}
+
+/// A person confirms a review pair: the two profiles are merged (reversibly) and the decision kept.
+pub async fn accept_review(
+    engine: &crate::Engine,
+    id: i64,
+    actor: &str,
+) -> Result<kreislauf_store::ReviewRecord, crate::EngineError> {
+    let review = engine
+        .store()
+        .review(id)
+        .await?
+        .ok_or_else(|| StoreError::not_found(format!("review {id}")))?;
+    if review.status != "pending" {
+        return Err(StoreError::Conflict {
+            what: format!("a decision on review {id} ({})", review.status),
+        }
+        .into());
+    }
+    let reason = format!(
+        "review {id} accepted by {actor} (match probability {:.4})",
+        review.probability
+    );
+    let merge = engine
+        .merge_profiles(review.profile_a, review.profile_b, &reason, actor, true)
+        .await?;
+    Ok(engine
+        .store()
+        .decide_review(id, "accepted", actor, engine.now(), merge.map(|m| m.id))
+        .await?)
+}
+
+/// A person says a review pair is two people: the decision is kept, and detection never proposes the pair again.
+pub async fn reject_review(
+    engine: &crate::Engine,
+    id: i64,
+    actor: &str,
+) -> Result<kreislauf_store::ReviewRecord, crate::EngineError> {
+    Ok(engine
+        .store()
+        .decide_review(id, "rejected", actor, engine.now(), None)
+        .await?)
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use chrono::{NaiveDate, Utc};
 use kreislauf_core::event::{normalise, BatchDefaults, Limits};
-use kreislauf_engine::quality::{dedupe, report, ReportOptions};
+use kreislauf_engine::quality::{accept_review, dedupe, reject_review, report, ReportOptions};
 use kreislauf_engine::{Engine, EngineConfig, Metrics, SystemClock};
 use kreislauf_quality::Country;
 use kreislauf_store::{NewSource, Store};
@@ -277,6 +277,160 @@ async fn dedupe_merges_reversibly_and_remembers_a_revert() {
             .expect("lookup"),
         store
             .profile_by_identifier(&id("acc-2"))
+            .await
+            .expect("lookup")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn review_queue_keeps_decisions_and_feeds_them_back() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open(&dir.path().join("k.db")).expect("store"));
+    let engine = Engine::start(
+        store.clone(),
+        Arc::new(SystemClock),
+        Arc::new(Metrics::new()),
+        EngineConfig::default(),
+    )
+    .await
+    .expect("engine");
+    let (club, _) = engine
+        .create_source(NewSource {
+            name: "wine-club".into(),
+            brand: "wine-club".into(),
+            channel: "web".into(),
+            identity_mapping: Default::default(),
+            allowed_origins: vec![],
+        })
+        .await
+        .expect("source");
+    let event = |v: serde_json::Value| {
+        normalise(
+            v,
+            None,
+            &BatchDefaults::default(),
+            Utc::now(),
+            100,
+            &Limits::default(),
+        )
+        .expect("valid")
+    };
+    let person = |user: &str, first: &str, email: &str, birthday: &str, street: &str| {
+        event(
+            json!({"type":"identify","userId":user,"traits":{"first_name":first,"last_name":"Gerber","email":email,"street":street,"postal_code":"3011","birthday":birthday}}),
+        )
+    };
+    engine
+        .ingest(
+            Arc::new(club),
+            vec![
+                person("g-1", "Urs", "urs@bluewin.ch", "12.04.1970", "Kramgasse 10"),
+                person(
+                    "g-2",
+                    "Urs",
+                    "urs.gerber@gmail.com",
+                    "1970-04-12",
+                    "Kramgasse 10",
+                ),
+                person(
+                    "g-3",
+                    "Beat",
+                    "beat@bluewin.ch",
+                    "01.09.1965",
+                    "Marktgasse 3",
+                ),
+                person(
+                    "g-4",
+                    "Beat",
+                    "b.gerber@gmx.ch",
+                    "1965-09-01",
+                    "Marktgasse 3",
+                ),
+            ],
+        )
+        .await
+        .expect("ingest");
+    let today = NaiveDate::from_ymd_opt(2026, 11, 25).expect("date");
+    let mut options = ReportOptions::new(Country::CH, today);
+    options.auto_merge_threshold = 1.01; // Everything goes to a person.
+    options.review_threshold = 0.5;
+    let first = dedupe(&engine, &options, true, "test")
+        .await
+        .expect("dedupe");
+    assert_eq!((first.queued, first.merged.len()), (2, 0), "{first:?}");
+    let pending = store.reviews(Some("pending"), 10).await.expect("reviews");
+    assert_eq!(pending.len(), 2);
+    assert!(
+        pending[0]
+            .explanation
+            .as_array()
+            .is_some_and(|e| !e.is_empty()),
+        "the evidence is kept with the pair"
+    );
+
+    let urs = |u: &str| {
+        kreislauf_core::Identifier::new(kreislauf_core::IdentifierKind::UserId, u).expect("id")
+    };
+    let (urs_a, urs_b) = (
+        store
+            .profile_by_identifier(&urs("g-1"))
+            .await
+            .expect("lookup"),
+        store
+            .profile_by_identifier(&urs("g-2"))
+            .await
+            .expect("lookup"),
+    );
+    let urs_review = pending
+        .iter()
+        .find(|r| Some(r.profile_a) == urs_a.min(urs_b))
+        .expect("Urs's pair");
+    let beat_review = pending
+        .iter()
+        .find(|r| r.id != urs_review.id)
+        .expect("Beat's pair");
+
+    let accepted = accept_review(&engine, urs_review.id, "token:cx")
+        .await
+        .expect("accept");
+    assert_eq!(accepted.status, "accepted");
+    assert!(accepted.merge_id.is_some());
+    assert_eq!(
+        store
+            .profile_by_identifier(&urs("g-1"))
+            .await
+            .expect("lookup"),
+        store
+            .profile_by_identifier(&urs("g-2"))
+            .await
+            .expect("lookup")
+    );
+    assert!(
+        accept_review(&engine, urs_review.id, "token:cx")
+            .await
+            .is_err(),
+        "decided once"
+    );
+
+    reject_review(&engine, beat_review.id, "token:cx")
+        .await
+        .expect("reject");
+    let again = dedupe(&engine, &options, true, "test")
+        .await
+        .expect("dedupe");
+    assert_eq!(
+        (again.queued, again.rejected_before, again.merged.len()),
+        (0, 1, 0),
+        "{again:?}"
+    );
+    assert_ne!(
+        store
+            .profile_by_identifier(&urs("g-3"))
+            .await
+            .expect("lookup"),
+        store
+            .profile_by_identifier(&urs("g-4"))
             .await
             .expect("lookup")
     );

@@ -40,6 +40,9 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/api/stats", get(stats))
         .route("/api/quality/report", get(quality_report))
         .route("/api/quality/dedupe", post(quality_dedupe))
+        .route("/api/quality/reviews", get(list_reviews))
+        .route("/api/quality/reviews/{id}/accept", post(accept_review))
+        .route("/api/quality/reviews/{id}/reject", post(reject_review))
 }
 
 /// Rejects every request without an active bearer token.
@@ -460,4 +463,45 @@ async fn quality_dedupe(
         options.auto_merge_threshold = t;
     }
     ok(kreislauf_engine::quality::dedupe(&state.engine, &options, body.apply, &actor.0).await?)
+}
+
+#[derive(Deserialize)]
+struct ReviewQuery {
+    status: Option<String>,
+    limit: Option<usize>,
+}
+
+async fn list_reviews(
+    State(state): State<Arc<AppState>>,
+    Query(q): Query<ReviewQuery>,
+) -> ApiResult {
+    if let Some(status) = q.status.as_deref() {
+        if !["pending", "accepted", "rejected"].contains(&status) {
+            return Err(ApiError::bad_request(
+                "status",
+                format!("unknown status {status:?} (pending, accepted or rejected)"),
+            ));
+        }
+    }
+    ok(state
+        .engine
+        .store()
+        .reviews(q.status.as_deref(), q.limit.unwrap_or(100).clamp(1, 1000))
+        .await?)
+}
+
+async fn accept_review(
+    State(state): State<Arc<AppState>>,
+    axum::Extension(actor): axum::Extension<Actor>,
+    Path(id): Path<i64>,
+) -> ApiResult {
+    ok(kreislauf_engine::quality::accept_review(&state.engine, id, &actor.0).await?)
+}
+
+async fn reject_review(
+    State(state): State<Arc<AppState>>,
+    axum::Extension(actor): axum::Extension<Actor>,
+    Path(id): Path<i64>,
+) -> ApiResult {
+    ok(kreislauf_engine::quality::reject_review(&state.engine, id, &actor.0).await?)
 }

@@ -15,8 +15,8 @@ use kreislauf_core::{
 };
 use kreislauf_store::{
     from_millis, to_millis, AuditEntry, ConflictRecord, EraseReport, IdentityRecord, MergeRecord,
-    NewSource, ProfileExport, ProfileRecord, Result, Store, StoreError, StoreStats, StoredEvent,
-    TimelineCursor, TokenRecord, TraitValue, WriteBatch, WriteKey,
+    NewReview, NewSource, ProfileExport, ProfileRecord, Result, ReviewRecord, Store, StoreError,
+    StoreStats, StoredEvent, TimelineCursor, TokenRecord, TraitValue, WriteBatch, WriteKey,
 };
 use serde_json::Value;
 use tokio_postgres::error::SqlState;
@@ -24,14 +24,17 @@ use tokio_postgres::types::{FromSql, Json, ToSql};
 use tokio_postgres::{IsolationLevel, NoTls, Row};
 
 /// Versioned migrations, applied in order; the version is the position in this list, starting at 1.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_init.sql"),
+    include_str!("../migrations/0002_reviews.sql"),
+];
 /// Key of the advisory lock that serialises migrations of processes starting at the same time.
 const MIGRATION_LOCK: i64 = 0x6b72_6569_736c_6175; // "kreislau"
 const POOL_SIZE: usize = 8;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Tables holding personal data; vacuumed after an erasure.
 const ERASE_VACUUM: &str =
-    "VACUUM events, identities, traits, merges, identity_conflicts, profiles";
+    "VACUUM events, identities, traits, merges, identity_conflicts, profiles, review_pairs";
 
 type Params<'a> = [&'a (dyn ToSql + Sync)];
 
@@ -314,6 +317,26 @@ fn merge_from_row(r: &Row) -> Result<MergeRecord> {
         created_at: from_millis(col(r, 7)?),
         reverted_at: opt_millis(col(r, 8)?),
         revert_reason: col(r, 9)?,
+    })
+}
+
+const REVIEW_COLUMNS: &str =
+    "id, profile_a, profile_b, probability, explanation, status, created_at, decided_at, decided_by, merge_id";
+
+fn review_from_row(r: &Row) -> Result<ReviewRecord> {
+    let explanation: String = col(r, 4)?;
+    Ok(ReviewRecord {
+        id: col(r, 0)?,
+        profile_a: col(r, 1)?,
+        profile_b: col(r, 2)?,
+        probability: col(r, 3)?,
+        explanation: serde_json::from_str(&explanation)
+            .map_err(|e| StoreError::Corrupt(format!("review explanation: {e}")))?,
+        status: col(r, 5)?,
+        created_at: from_millis(col(r, 6)?),
+        decided_at: opt_millis(col(r, 7)?),
+        decided_by: col(r, 8)?,
+        merge_id: col(r, 9)?,
     })
 }
 
@@ -1340,6 +1363,12 @@ impl Store for PostgresStore {
         };
         execute(
             &tx,
+            "DELETE FROM review_pairs WHERE profile_a = ANY($1) OR profile_b = ANY($1)",
+            ids,
+        )
+        .await?;
+        execute(
+            &tx,
             "INSERT INTO erased_identifiers (hash, erased_at) SELECT h, $2 FROM unnest($1::text[]) AS u(h)
              ON CONFLICT (hash) DO NOTHING",
             &[&erased_hashes, &to_millis(audit.at)],
@@ -1354,6 +1383,104 @@ impl Store for PostgresStore {
             tracing::warn!(error = %e, "VACUUM after erasure failed; autovacuum will remove the rows later");
         }
         Ok(report)
+    }
+
+    async fn queue_reviews(&self, reviews: &[NewReview]) -> Result<usize> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg_err)?;
+        let mut added = 0;
+        for r in reviews {
+            let (a, b) = (r.profile_a.min(r.profile_b), r.profile_a.max(r.profile_b));
+            // xmax = 0 only for a freshly inserted row.
+            let row = query_opt(
+                &tx,
+                "INSERT INTO review_pairs (profile_a, profile_b, probability, explanation, created_at)
+                 VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (profile_a, profile_b) DO UPDATE SET probability = EXCLUDED.probability,
+                     explanation = EXCLUDED.explanation
+                 WHERE review_pairs.status = 'pending'
+                 RETURNING (xmax = 0) AS inserted",
+                &[&a, &b, &r.probability, &r.explanation.to_string(), &to_millis(r.at)],
+            )
+            .await?;
+            if let Some(row) = row {
+                if col::<bool>(&row, 0)? {
+                    added += 1;
+                }
+            }
+        }
+        tx.commit().await.map_err(pg_err)?;
+        Ok(added)
+    }
+
+    async fn reviews(&self, status: Option<&str>, limit: usize) -> Result<Vec<ReviewRecord>> {
+        let c = self.client().await?;
+        let found = query(
+            &c,
+            &format!("SELECT {REVIEW_COLUMNS} FROM review_pairs WHERE ($1::text IS NULL OR status = $1) ORDER BY id DESC LIMIT $2"),
+            &[&status, &sql_limit(limit)],
+        )
+        .await?;
+        rows(found, review_from_row)
+    }
+
+    async fn review(&self, id: i64) -> Result<Option<ReviewRecord>> {
+        let c = self.client().await?;
+        query_opt(
+            &c,
+            &format!("SELECT {REVIEW_COLUMNS} FROM review_pairs WHERE id = $1"),
+            &[&id],
+        )
+        .await?
+        .map(|r| review_from_row(&r))
+        .transpose()
+    }
+
+    async fn review_of_pair(&self, a: ProfileId, b: ProfileId) -> Result<Option<ReviewRecord>> {
+        let c = self.client().await?;
+        query_opt(
+            &c,
+            &format!(
+                "SELECT {REVIEW_COLUMNS} FROM review_pairs WHERE profile_a = $1 AND profile_b = $2"
+            ),
+            &[&a.min(b), &a.max(b)],
+        )
+        .await?
+        .map(|r| review_from_row(&r))
+        .transpose()
+    }
+
+    async fn decide_review(
+        &self,
+        id: i64,
+        status: &str,
+        actor: &str,
+        at: DateTime<Utc>,
+        merge_id: Option<i64>,
+    ) -> Result<ReviewRecord> {
+        let c = self.client().await?;
+        let changed = execute(
+            &c,
+            "UPDATE review_pairs SET status = $2, decided_by = $3, decided_at = $4, merge_id = $5
+             WHERE id = $1 AND status = 'pending'",
+            &[&id, &status, &actor, &to_millis(at), &merge_id],
+        )
+        .await?;
+        let record = query_opt(
+            &c,
+            &format!("SELECT {REVIEW_COLUMNS} FROM review_pairs WHERE id = $1"),
+            &[&id],
+        )
+        .await?
+        .map(|r| review_from_row(&r))
+        .transpose()?
+        .ok_or_else(|| StoreError::not_found(format!("review {id}")))?;
+        if changed == 0 {
+            return Err(StoreError::Conflict {
+                what: format!("a decision on review {id} ({})", record.status),
+            });
+        }
+        Ok(record)
     }
 
     async fn audit(&self, entry: AuditEntry) -> Result<()> {

@@ -16,13 +16,16 @@ use kreislauf_core::{
 };
 use kreislauf_store::{
     from_millis, to_millis, AuditEntry, ConflictRecord, EraseReport, IdentityRecord, MergeRecord,
-    NewSource, ProfileExport, ProfileRecord, Result, Store, StoreError, StoreStats, StoredEvent,
-    TimelineCursor, TokenRecord, TraitValue, WriteBatch, WriteKey,
+    NewReview, NewSource, ProfileExport, ProfileRecord, Result, ReviewRecord, Store, StoreError,
+    StoreStats, StoredEvent, TimelineCursor, TokenRecord, TraitValue, WriteBatch, WriteKey,
 };
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row, Transaction};
 use serde_json::Value;
 
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_init.sql"),
+    include_str!("../migrations/0002_reviews.sql"),
+];
 const READERS: usize = 4;
 
 fn db_err(e: rusqlite::Error) -> StoreError {
@@ -644,6 +647,9 @@ fn erase(
         ))?,
         profiles: run(format!("DELETE FROM profiles WHERE id IN ({ids})"))?,
     };
+    run(format!(
+        "DELETE FROM review_pairs WHERE profile_a IN ({ids}) OR profile_b IN ({ids})"
+    ))?;
     {
         let mut stmt = tx
             .prepare_cached(
@@ -657,6 +663,25 @@ fn erase(
     }
     insert_audit(tx, audit)?;
     Ok(report)
+}
+
+const REVIEW_COLUMNS: &str =
+    "id, profile_a, profile_b, probability, explanation, status, created_at, decided_at, decided_by, merge_id";
+
+fn review_from_row(r: &Row<'_>) -> rusqlite::Result<ReviewRecord> {
+    let explanation: String = r.get(4)?;
+    Ok(ReviewRecord {
+        id: r.get(0)?,
+        profile_a: r.get(1)?,
+        profile_b: r.get(2)?,
+        probability: r.get(3)?,
+        explanation: parse_json(&explanation)?,
+        status: r.get(5)?,
+        created_at: from_millis(r.get(6)?),
+        decided_at: opt_millis(r.get(7)?),
+        decided_by: r.get(8)?,
+        merge_id: r.get(9)?,
+    })
 }
 
 fn insert_audit(conn: &Connection, e: &AuditEntry) -> Result<()> {
@@ -1159,6 +1184,114 @@ impl Store for SqliteStore {
             c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
                 .map_err(db_err)?;
             Ok(report)
+        })
+        .await
+    }
+
+    async fn queue_reviews(&self, reviews: &[NewReview]) -> Result<usize> {
+        let reviews = reviews.to_vec();
+        self.write(move |c| {
+            let tx = c.transaction().map_err(db_err)?;
+            let mut added = 0;
+            {
+                let mut find = tx.prepare_cached("SELECT status FROM review_pairs WHERE profile_a = ?1 AND profile_b = ?2").map_err(db_err)?;
+                let mut insert = tx
+                    .prepare_cached(
+                        "INSERT INTO review_pairs (profile_a, profile_b, probability, explanation, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    )
+                    .map_err(db_err)?;
+                let mut refresh = tx
+                    .prepare_cached("UPDATE review_pairs SET probability = ?3, explanation = ?4 WHERE profile_a = ?1 AND profile_b = ?2")
+                    .map_err(db_err)?;
+                for r in &reviews {
+                    let (a, b) = (r.profile_a.min(r.profile_b), r.profile_a.max(r.profile_b));
+                    let explanation = r.explanation.to_string();
+                    let status: Option<String> = find.query_row(params![a, b], |row| row.get(0)).optional().map_err(db_err)?;
+                    match status.as_deref() {
+                        None => {
+                            insert.execute(params![a, b, r.probability, explanation, to_millis(r.at)]).map_err(db_err)?;
+                            added += 1;
+                        }
+                        // A pending pair gets the latest evidence; a decided one keeps its decision.
+                        Some("pending") => {
+                            refresh.execute(params![a, b, r.probability, explanation]).map_err(db_err)?;
+                        }
+                        Some(_) => {}
+                    }
+                }
+            }
+            tx.commit().map_err(db_err)?;
+            Ok(added)
+        })
+        .await
+    }
+
+    async fn reviews(&self, status: Option<&str>, limit: usize) -> Result<Vec<ReviewRecord>> {
+        let status = status.map(str::to_owned);
+        self.read(move |c| {
+            let mut stmt = c
+                .prepare_cached(&format!(
+                    "SELECT {REVIEW_COLUMNS} FROM review_pairs WHERE (?1 IS NULL OR status = ?1) ORDER BY id DESC LIMIT ?2"
+                ))
+                .map_err(db_err)?;
+            let rows = stmt.query_map(params![status, limit as i64], review_from_row).map_err(db_err)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_err)
+        })
+        .await
+    }
+
+    async fn review(&self, id: i64) -> Result<Option<ReviewRecord>> {
+        self.read(move |c| {
+            c.query_row(
+                &format!("SELECT {REVIEW_COLUMNS} FROM review_pairs WHERE id = ?1"),
+                [id],
+                review_from_row,
+            )
+            .optional()
+            .map_err(db_err)
+        })
+        .await
+    }
+
+    async fn review_of_pair(&self, a: ProfileId, b: ProfileId) -> Result<Option<ReviewRecord>> {
+        self.read(move |c| {
+            c.query_row(
+                &format!("SELECT {REVIEW_COLUMNS} FROM review_pairs WHERE profile_a = ?1 AND profile_b = ?2"),
+                params![a.min(b), a.max(b)],
+                review_from_row,
+            )
+            .optional()
+            .map_err(db_err)
+        })
+        .await
+    }
+
+    async fn decide_review(
+        &self,
+        id: i64,
+        status: &str,
+        actor: &str,
+        at: DateTime<Utc>,
+        merge_id: Option<i64>,
+    ) -> Result<ReviewRecord> {
+        let (status, actor) = (status.to_owned(), actor.to_owned());
+        self.write(move |c| {
+            let changed = c
+                .execute(
+                    "UPDATE review_pairs SET status = ?2, decided_by = ?3, decided_at = ?4, merge_id = ?5
+                     WHERE id = ?1 AND status = 'pending'",
+                    params![id, status, actor, to_millis(at), merge_id],
+                )
+                .map_err(db_err)?;
+            let record = c
+                .query_row(&format!("SELECT {REVIEW_COLUMNS} FROM review_pairs WHERE id = ?1"), [id], review_from_row)
+                .optional()
+                .map_err(db_err)?
+                .ok_or_else(|| StoreError::not_found(format!("review {id}")))?;
+            if changed == 0 {
+                return Err(StoreError::Conflict { what: format!("a decision on review {id} ({})", record.status) });
+            }
+            Ok(record)
         })
         .await
     }

@@ -262,6 +262,35 @@ pub struct AuditEntry {
     pub detail: Value,
 }
 
+/// A pair of profiles that duplicate detection found likely but not certain: a person decides.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReviewRecord {
+    pub id: i64,
+    /// The lower profile id of the pair.
+    pub profile_a: ProfileId,
+    pub profile_b: ProfileId,
+    pub probability: f64,
+    /// The field-by-field evidence, as produced by the linkage model.
+    pub explanation: Value,
+    /// `pending`, `accepted` or `rejected`.
+    pub status: String,
+    pub created_at: DateTime<Utc>,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub decided_by: Option<String>,
+    /// The merge an acceptance made.
+    pub merge_id: Option<i64>,
+}
+
+/// A review pair to queue.
+#[derive(Debug, Clone)]
+pub struct NewReview {
+    pub profile_a: ProfileId,
+    pub profile_b: ProfileId,
+    pub probability: f64,
+    pub explanation: Value,
+    pub at: DateTime<Utc>,
+}
+
 /// Counts for status pages and benchmarks.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoreStats {
@@ -351,6 +380,23 @@ pub trait Store: Send + Sync + 'static {
         erased_hashes: &[String],
         audit: AuditEntry,
     ) -> Result<EraseReport>;
+    /// Queues review pairs (`profile_a < profile_b`). A pair already queued keeps its decision; a pending one
+    /// gets the new probability and evidence. Returns how many pairs are new.
+    async fn queue_reviews(&self, reviews: &[NewReview]) -> Result<usize>;
+    /// Review pairs, newest first, optionally only those with `status`.
+    async fn reviews(&self, status: Option<&str>, limit: usize) -> Result<Vec<ReviewRecord>>;
+    async fn review(&self, id: i64) -> Result<Option<ReviewRecord>>;
+    /// The review of a pair of profiles, in either order.
+    async fn review_of_pair(&self, a: ProfileId, b: ProfileId) -> Result<Option<ReviewRecord>>;
+    /// Records a decision on a pending review; a decided one is a `Conflict`.
+    async fn decide_review(
+        &self,
+        id: i64,
+        status: &str,
+        actor: &str,
+        at: DateTime<Utc>,
+        merge_id: Option<i64>,
+    ) -> Result<ReviewRecord>;
     async fn audit(&self, entry: AuditEntry) -> Result<()>;
     async fn audit_log(&self, limit: usize) -> Result<Vec<AuditEntry>>;
     async fn stats(&self) -> Result<StoreStats>;

@@ -24,7 +24,7 @@ macro_rules! store_conformance_tests {
             secrets_are_stable, sources_and_write_keys, admin_tokens, apply_and_read_back, timeline_pages_newest_first,
             traits_last_write_wins_by_event_time, load_graph_follows_merge_chains, merge_and_unmerge,
             apply_is_all_or_nothing, search_by_trait_uses_unified_value, export_and_erase, dedup_entries_page_in_order,
-            profiles_after_pages_roots_only
+            profiles_after_pages_roots_only, reviews_keep_their_decisions
         );
     };
     (@each $factory:expr; $($name:ident),*) => {
@@ -608,4 +608,61 @@ pub async fn profiles_after_pages_roots_only(store: Arc<dyn Store>) {
         store.profiles_after(0, 10).await.unwrap()[0].members,
         vec![1, 2]
     );
+}
+
+pub async fn reviews_keep_their_decisions(store: Arc<dyn Store>) {
+    two_profiles(&store).await;
+    let review = |a, b, p: f64| NewReview {
+        profile_a: a,
+        profile_b: b,
+        probability: p,
+        explanation: json!([{"field": "last_name"}]),
+        at: t(1),
+    };
+    assert_eq!(store.queue_reviews(&[review(2, 1, 0.9)]).await.unwrap(), 1);
+    assert_eq!(
+        store.queue_reviews(&[review(1, 2, 0.95)]).await.unwrap(),
+        0,
+        "the same pair, in either order, is queued once"
+    );
+    let pending = store.reviews(Some("pending"), 10).await.unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(
+        (
+            pending[0].profile_a,
+            pending[0].profile_b,
+            pending[0].probability
+        ),
+        (1, 2, 0.95)
+    );
+    let id = pending[0].id;
+    let decided = store
+        .decide_review(id, "rejected", "token:ops", t(5), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        (decided.status.as_str(), decided.decided_by.as_deref()),
+        ("rejected", Some("token:ops"))
+    );
+    assert!(matches!(
+        store.decide_review(id, "accepted", "x", t(6), None).await,
+        Err(StoreError::Conflict { .. })
+    ));
+    // A decided pair keeps its decision when detection proposes it again.
+    store.queue_reviews(&[review(1, 2, 0.99)]).await.unwrap();
+    let again = store.review_of_pair(2, 1).await.unwrap().unwrap();
+    assert_eq!(
+        (again.status.as_str(), again.probability),
+        ("rejected", 0.95)
+    );
+    assert!(store.reviews(Some("pending"), 10).await.unwrap().is_empty());
+    assert_eq!(store.reviews(None, 10).await.unwrap().len(), 1);
+    assert_eq!(store.review(id).await.unwrap().map(|r| r.id), Some(id));
+    assert!(matches!(
+        store.decide_review(999, "rejected", "x", t(6), None).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    // Erasure removes the person's review rows too.
+    store.erase(1, &[], store_audit()).await.unwrap();
+    assert!(store.reviews(None, 10).await.unwrap().is_empty());
 }

@@ -81,7 +81,23 @@ enum Command {
 }
 
 #[derive(Subcommand)]
+enum ReviewCommand {
+    /// Pairs waiting for a decision (or --status accepted|rejected).
+    List {
+        #[arg(long, default_value = "pending")]
+        status: String,
+    },
+    /// Confirm a pair: merge the two profiles (reversibly).
+    Accept { id: i64 },
+    /// Two different people: never propose the pair again.
+    Reject { id: i64 },
+}
+
+#[derive(Subcommand)]
 enum QualityCommand {
+    /// Decide duplicate pairs that detection was not sure about.
+    #[command(subcommand)]
+    Review(ReviewCommand),
     /// Find duplicate profiles; with --apply, merge those at or above --auto (reversibly) and list the rest for review.
     Dedupe {
         #[arg(long, default_value = "CH")]
@@ -229,6 +245,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
         Command::Quality(QualityCommand::Report { country, json }) => {
             quality_report(&settings, &country, json).await
         }
+        Command::Quality(QualityCommand::Review(cmd)) => quality_review(&settings, cmd).await,
         Command::Quality(QualityCommand::Dedupe {
             country,
             apply,
@@ -691,6 +708,63 @@ async fn profile(cmd: ProfileCommand, settings: &Settings) -> anyhow::Result<()>
     Ok(())
 }
 
+async fn quality_review(settings: &Settings, cmd: ReviewCommand) -> anyhow::Result<()> {
+    match cmd {
+        ReviewCommand::List { status } => {
+            let store = open_store(settings).await?;
+            for r in store.reviews(Some(&status), 1000).await? {
+                let evidence: Vec<String> = r
+                    .explanation
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|c| !c["level"].is_null())
+                    .map(|c| {
+                        format!(
+                            "{} {} {:+.1}",
+                            c["field"].as_str().unwrap_or(""),
+                            c["level"].as_str().unwrap_or(""),
+                            c["log2_bayes_factor"].as_f64().unwrap_or(0.0)
+                        )
+                    })
+                    .collect();
+                println!(
+                    "{:>6}  profiles {} ~ {}  p={:.3}  {}  {}",
+                    r.id,
+                    r.profile_a,
+                    r.profile_b,
+                    r.probability,
+                    r.status,
+                    evidence.join(", ")
+                );
+            }
+        }
+        ReviewCommand::Accept { id } | ReviewCommand::Reject { id } => {
+            let accept = matches!(cmd, ReviewCommand::Accept { .. });
+            let (store, _lock) = open_writer(settings).await?;
+            let engine = start_engine(settings, store).await?;
+            let result = if accept {
+                kreislauf_engine::quality::accept_review(&engine, id, "cli").await
+            } else {
+                kreislauf_engine::quality::reject_review(&engine, id, "cli").await
+            };
+            engine.shutdown().await;
+            let review = result?;
+            match review.merge_id {
+                Some(merge) => eprintln!(
+                    "review {id} accepted: profiles {} and {} merged (merge {merge}, reversible)",
+                    review.profile_a, review.profile_b
+                ),
+                None => eprintln!(
+                    "review {id} {}: profiles {} and {} stay separate",
+                    review.status, review.profile_a, review.profile_b
+                ),
+            }
+        }
+    }
+    Ok(())
+}
+
 async fn quality_dedupe(
     settings: &Settings,
     country: &str,
@@ -722,7 +796,12 @@ async fn quality_dedupe(
     } else {
         eprintln!("{} likely duplicate pairs (p ≥ {auto}) would be merged; run again with --apply to merge them", outcome.likely);
     }
-    eprintln!("{} pairs need a person's review:", outcome.to_review.len());
+    eprintln!(
+        "{} pairs need a person's review ({} newly queued; `kreislauf quality review list`), {} rejected before and left alone:",
+        outcome.to_review.len(),
+        outcome.queued,
+        outcome.rejected_before
+    );
     for pair in outcome.to_review.iter().take(20) {
         println!(
             "  profiles {} ~ {}  p={:.3}",
