@@ -709,3 +709,266 @@ pub async fn reject_review(
         .decide_review(id, "rejected", actor, engine.now(), None)
         .await?)
 }
+
+/// A contact channel a campaign uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    Email,
+    Sms,
+    Post,
+}
+
+impl Channel {
+    pub fn parse(s: &str) -> Option<Channel> {
+        match s {
+            "email" => Some(Channel::Email),
+            "sms" => Some(Channel::Sms),
+            "post" => Some(Channel::Post),
+            _ => None,
+        }
+    }
+
+    /// The fields that must be usable to reach someone on this channel.
+    fn contact_fields(self) -> &'static [&'static str] {
+        match self {
+            Channel::Email => &["email"],
+            Channel::Sms => &["phone"],
+            Channel::Post => &["last_name", "street", "postal_code"],
+        }
+    }
+}
+
+/// What a profile must meet before a campaign contacts it on a channel. Journeys use the same gate.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct CampaignGate {
+    pub channel: Channel,
+    /// Minimum profile quality score (0–100).
+    #[serde(default)]
+    pub min_score: u8,
+    /// Contact values flagged suspicious (typo domain, disposable address) pass too.
+    #[serde(default)]
+    pub allow_suspicious: bool,
+}
+
+/// Why a profile may not be contacted; stable snake_case codes for reports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GateReason {
+    pub code: &'static str,
+    pub detail: String,
+}
+
+/// The gate's verdict on one profile.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GateDecision {
+    pub allowed: bool,
+    pub reasons: Vec<GateReason>,
+}
+
+/// Trait flags that block contact until the journeys' suppression list exists: `unsubscribed`,
+/// `do_not_contact`, and per channel `email_bounced` / `sms_opt_out`.
+fn suppression(profile: &ProfileRecord, channel: Channel) -> Option<String> {
+    let flag = |name: &str| {
+        profile.traits.get(name).is_some_and(|t| {
+            t.value == Value::Bool(true) || t.value == Value::String("true".into())
+        })
+    };
+    let mut names = vec!["unsubscribed", "do_not_contact"];
+    names.push(match channel {
+        Channel::Email => "email_bounced",
+        Channel::Sms => "sms_opt_out",
+        Channel::Post => "post_returned",
+    });
+    names.into_iter().find(|n| flag(n)).map(str::to_owned)
+}
+
+impl CampaignGate {
+    /// Checks an assessed profile; `suppressed_by` names a suppression flag if one is set.
+    pub fn check(&self, a: &Assessment, suppressed_by: Option<&str>) -> GateDecision {
+        let mut reasons = Vec::new();
+        if let Some(flag) = suppressed_by {
+            reasons.push(GateReason {
+                code: "suppressed",
+                detail: format!("{flag} is set"),
+            });
+        }
+        for field in self.channel.contact_fields() {
+            let outcome = a.fields.get(field);
+            match outcome.map(|o| &o.status) {
+                None | Some(FieldStatus::Missing) => reasons.push(GateReason {
+                    code: "missing_contact",
+                    detail: format!("no {field}"),
+                }),
+                Some(FieldStatus::Invalid { reason }) => reasons.push(GateReason {
+                    code: "invalid_contact",
+                    detail: format!("{field}: {reason}"),
+                }),
+                Some(FieldStatus::Suspicious { reason }) if !self.allow_suspicious => {
+                    reasons.push(GateReason {
+                        code: "suspicious_contact",
+                        detail: format!("{field}: {reason}"),
+                    })
+                }
+                _ => {}
+            }
+        }
+        if a.score < self.min_score {
+            reasons.push(GateReason {
+                code: "low_quality_score",
+                detail: format!("score {} below {}", a.score, self.min_score),
+            });
+        }
+        GateDecision {
+            allowed: reasons.is_empty(),
+            reasons,
+        }
+    }
+}
+
+/// How many profiles a gate lets through, and why the others are held back (a profile can fail for
+/// several reasons; each is counted).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct GateCounts {
+    pub profiles: u64,
+    pub allowed: u64,
+    pub blocked: u64,
+    pub by_reason: BTreeMap<&'static str, u64>,
+    /// A few blocked profiles per reason, to look at.
+    pub examples: BTreeMap<&'static str, Vec<(i64, String)>>,
+}
+
+/// Applies a gate to every profile.
+pub async fn gate_counts(
+    store: &dyn Store,
+    gate: &CampaignGate,
+    default_country: Country,
+    today: NaiveDate,
+) -> Result<GateCounts, StoreError> {
+    let mut counts = GateCounts::default();
+    let mut after = 0;
+    loop {
+        let page = store.profiles_after(after, 1_000).await?;
+        let Some(last) = page.last() else { break };
+        after = last.id;
+        for profile in &page {
+            let decision = gate.check(
+                &assess(profile, default_country, today),
+                suppression(profile, gate.channel).as_deref(),
+            );
+            counts.profiles += 1;
+            if decision.allowed {
+                counts.allowed += 1;
+                continue;
+            }
+            counts.blocked += 1;
+            for reason in decision.reasons {
+                *counts.by_reason.entry(reason.code).or_default() += 1;
+                let examples = counts.examples.entry(reason.code).or_default();
+                if examples.len() < 3 {
+                    examples.push((profile.id, reason.detail));
+                }
+            }
+        }
+    }
+    Ok(counts)
+}
+
+#[cfg(test)]
+mod gate_tests {
+    use super::*;
+
+    fn assessed(traits: &[(&str, &str)]) -> Assessment {
+        let values: Vec<(Field, &str)> = traits
+            .iter()
+            .map(|(k, v)| {
+                let field = match *k {
+                    "email" => Field::Email,
+                    "phone" => Field::Phone,
+                    "first_name" => Field::FirstName,
+                    "last_name" => Field::LastName,
+                    "street" => Field::Street,
+                    _ => Field::PostalCode,
+                };
+                (field, *v)
+            })
+            .collect();
+        assess_raw(
+            1,
+            &values,
+            Country::CH,
+            NaiveDate::from_ymd_opt(2026, 11, 25).unwrap_or_default(),
+        )
+    }
+
+    fn codes(d: &GateDecision) -> Vec<&'static str> {
+        d.reasons.iter().map(|r| r.code).collect()
+    }
+
+    #[test]
+    fn email_gate_needs_a_usable_address_and_no_suppression() {
+        let gate = CampaignGate {
+            channel: Channel::Email,
+            min_score: 0,
+            allow_suspicious: false,
+        };
+        assert!(
+            gate.check(&assessed(&[("email", "hans@bluewin.ch")]), None)
+                .allowed
+        );
+        assert_eq!(
+            codes(&gate.check(&assessed(&[("phone", "079 123 45 67")]), None)),
+            ["missing_contact"]
+        );
+        assert_eq!(
+            codes(&gate.check(&assessed(&[("email", "hans@@bluewin")]), None)),
+            ["invalid_contact"]
+        );
+        assert_eq!(
+            codes(&gate.check(&assessed(&[("email", "hans@gmial.com")]), None)),
+            ["suspicious_contact"]
+        );
+        let lenient = CampaignGate {
+            allow_suspicious: true,
+            ..gate.clone()
+        };
+        assert!(
+            lenient
+                .check(&assessed(&[("email", "hans@gmial.com")]), None)
+                .allowed
+        );
+        assert_eq!(
+            codes(&gate.check(
+                &assessed(&[("email", "hans@bluewin.ch")]),
+                Some("unsubscribed")
+            )),
+            ["suppressed"]
+        );
+    }
+
+    #[test]
+    fn score_and_postal_gates() {
+        let strict = CampaignGate {
+            channel: Channel::Email,
+            min_score: 60,
+            allow_suspicious: false,
+        };
+        assert_eq!(
+            codes(&strict.check(&assessed(&[("email", "hans@bluewin.ch")]), None)),
+            ["low_quality_score"]
+        );
+        let post = CampaignGate {
+            channel: Channel::Post,
+            min_score: 0,
+            allow_suspicious: false,
+        };
+        let d = post.check(
+            &assessed(&[
+                ("last_name", "Müller"),
+                ("street", "Bahnhofstrasse 1"),
+                ("postal_code", "80011"),
+            ]),
+            None,
+        );
+        assert_eq!(codes(&d), ["invalid_contact"], "80011 is no Swiss postcode");
+    }
+}

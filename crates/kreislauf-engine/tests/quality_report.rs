@@ -60,7 +60,7 @@ async fn report_counts_statuses_names_problems_and_finds_the_duplicate() {
         .ingest(Arc::new(crm), vec![
             identify("k-1", json!({"first_name":"HANS","last_name":"MÜLLER","email":"hans.mueller@gmial.com","phone":"079 123 45 67","street":"Bahnhofstr. 12","postal_code":"8001","birthday":"24.12.1980"})),
             identify("k-2", json!({"first_name":"anna","last_name":"meier","email":"anna@bluewin.ch","postal_code":"80011","birthday":"1975-03-02"})),
-            identify("k-3", json!({"first_name":"Reto","last_name":"Keller","email":"reto.keller@example.ch","phone":"044 668 18 00","street":"Seestrasse 4","postal_code":"8002","birthday":"02.02.1960"})),
+            identify("k-3", json!({"first_name":"Reto","last_name":"Keller","email":"reto.keller@example.ch","phone":"044 668 18 00","street":"Seestrasse 4","postal_code":"8002","birthday":"02.02.1960","unsubscribed":true})),
         ])
         .await
         .expect("ingest");
@@ -143,6 +143,30 @@ async fn report_counts_statuses_names_problems_and_finds_the_duplicate() {
         r.duplicates.likely + r.duplicates.to_review,
         1,
         "Reto, Anna and the test record have no twin"
+    );
+    // The campaign gate counts who may be e-mailed and why the others may not.
+    let gate = kreislauf_engine::quality::CampaignGate {
+        channel: kreislauf_engine::quality::Channel::Email,
+        min_score: 0,
+        allow_suspicious: false,
+    };
+    let counts = kreislauf_engine::quality::gate_counts(store.as_ref(), &gate, Country::CH, today)
+        .await
+        .expect("gate");
+    assert_eq!(
+        (counts.profiles, counts.allowed, counts.blocked),
+        (5, 2, 3),
+        "{counts:?}"
+    );
+    assert_eq!(
+        counts.by_reason.get("suspicious_contact"),
+        Some(&2),
+        "typo domain and disposable address: {counts:?}"
+    );
+    assert_eq!(
+        counts.by_reason.get("suppressed"),
+        Some(&1),
+        "Reto unsubscribed: {counts:?}"
     );
     let json = serde_json::to_value(&r).expect("serialise");
     assert!(json["fields"]["email"]["suspicious"].is_number());

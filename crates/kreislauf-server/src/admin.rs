@@ -41,6 +41,7 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/api/quality/report", get(quality_report))
         .route("/api/quality/dedupe", post(quality_dedupe))
         .route("/api/quality/reviews", get(list_reviews))
+        .route("/api/quality/gate", get(quality_gate))
         .route("/api/quality/reviews/{id}/accept", post(accept_review))
         .route("/api/quality/reviews/{id}/reject", post(reject_review))
 }
@@ -504,4 +505,46 @@ async fn reject_review(
     Path(id): Path<i64>,
 ) -> ApiResult {
     ok(kreislauf_engine::quality::reject_review(&state.engine, id, &actor.0).await?)
+}
+
+#[derive(Deserialize)]
+struct GateQuery {
+    channel: Option<String>,
+    min_score: Option<u8>,
+    allow_suspicious: Option<bool>,
+    country: Option<String>,
+}
+
+async fn quality_gate(State(state): State<Arc<AppState>>, Query(q): Query<GateQuery>) -> ApiResult {
+    let channel_name = required("channel", q.channel)?;
+    let channel = kreislauf_engine::quality::Channel::parse(&channel_name).ok_or_else(|| {
+        ApiError::bad_request(
+            "channel",
+            format!("unknown channel {channel_name:?} (email, sms or post)"),
+        )
+    })?;
+    let min_score = q.min_score.unwrap_or(0);
+    if min_score > 100 {
+        return Err(ApiError::bad_request(
+            "min_score",
+            "must be between 0 and 100",
+        ));
+    }
+    let country = match q.country.as_deref() {
+        None => kreislauf_quality::Country::CH,
+        Some(c) => kreislauf_quality::Country::parse(c)
+            .ok_or_else(|| ApiError::bad_request("country", format!("unknown country {c:?}")))?,
+    };
+    let gate = kreislauf_engine::quality::CampaignGate {
+        channel,
+        min_score,
+        allow_suspicious: q.allow_suspicious.unwrap_or(false),
+    };
+    ok(kreislauf_engine::quality::gate_counts(
+        state.engine.store().as_ref(),
+        &gate,
+        country,
+        state.engine.now().date_naive(),
+    )
+    .await?)
 }

@@ -152,6 +152,7 @@ pub(crate) const OPERATIONS: &[(&str, &str, &str, &str)] = &[
     ("get", "/api/quality/reviews", "Duplicate pairs for a person to decide (?status=pending|accepted|rejected), with evidence.", "quality"),
     ("post", "/api/quality/reviews/{id}/accept", "Confirm a pair: the profiles are merged (reversibly) and the decision kept.", "quality"),
     ("post", "/api/quality/reviews/{id}/reject", "Two different people: kept, and never proposed again.", "quality"),
+    ("get", "/api/quality/gate", "Campaign gate: how many profiles may be contacted on ?channel=email|sms|post (&min_score=, &allow_suspicious=), and why the others may not.", "quality"),
     ("get", "/api/quality/report", "Data-quality report: completeness and validity per field and source, worst problems, likely duplicates (?country=CH sets the default region).", "quality"),
     ("post", "/api/quality/dedupe", "Find duplicate profiles; body {\"apply\": true} merges those at or above auto_merge_threshold (default 0.99) reversibly and lists the rest for review.", "quality"),
     ("get", "/healthz", "Liveness.", "operations"),

@@ -95,6 +95,20 @@ enum ReviewCommand {
 
 #[derive(Subcommand)]
 enum QualityCommand {
+    /// Campaign gate: who may be contacted on a channel, and why the others may not.
+    Gate {
+        /// email, sms or post.
+        #[arg(long, default_value = "email")]
+        channel: String,
+        /// Minimum profile quality score (0–100).
+        #[arg(long, default_value_t = 0)]
+        min_score: u8,
+        /// Let contact values flagged suspicious (typo domains, disposable addresses) pass.
+        #[arg(long)]
+        allow_suspicious: bool,
+        #[arg(long, default_value = "CH")]
+        country: String,
+    },
     /// Decide duplicate pairs that detection was not sure about.
     #[command(subcommand)]
     Review(ReviewCommand),
@@ -246,6 +260,12 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             quality_report(&settings, &country, json).await
         }
         Command::Quality(QualityCommand::Review(cmd)) => quality_review(&settings, cmd).await,
+        Command::Quality(QualityCommand::Gate {
+            channel,
+            min_score,
+            allow_suspicious,
+            country,
+        }) => quality_gate(&settings, &channel, min_score, allow_suspicious, &country).await,
         Command::Quality(QualityCommand::Dedupe {
             country,
             apply,
@@ -704,6 +724,49 @@ async fn profile(cmd: ProfileCommand, settings: &Settings) -> anyhow::Result<()>
                 report.profiles, report.identities, report.events, report.traits, report.merges
             );
         }
+    }
+    Ok(())
+}
+
+async fn quality_gate(
+    settings: &Settings,
+    channel: &str,
+    min_score: u8,
+    allow_suspicious: bool,
+    country: &str,
+) -> anyhow::Result<()> {
+    use kreislauf_engine::quality::{gate_counts, CampaignGate, Channel};
+    let channel = Channel::parse(channel)
+        .with_context(|| format!("unknown channel {channel:?} (email, sms or post)"))?;
+    anyhow::ensure!(min_score <= 100, "--min-score must be between 0 and 100");
+    let country = kreislauf_quality::Country::parse(country)
+        .with_context(|| format!("unknown country {country:?}"))?;
+    let store = open_store(settings).await?;
+    let gate = CampaignGate {
+        channel,
+        min_score,
+        allow_suspicious,
+    };
+    let counts = gate_counts(
+        store.as_ref(),
+        &gate,
+        country,
+        chrono::Utc::now().date_naive(),
+    )
+    .await?;
+    println!(
+        "{} of {} profiles may be contacted by {:?}; {} held back:",
+        counts.allowed, counts.profiles, channel, counts.blocked
+    );
+    for (reason, n) in &counts.by_reason {
+        let examples: Vec<String> = counts
+            .examples
+            .get(reason)
+            .into_iter()
+            .flatten()
+            .map(|(id, d)| format!("#{id} {d}"))
+            .collect();
+        println!("  {reason:<20} {n:>8}   e.g. {}", examples.join("; "));
     }
     Ok(())
 }
