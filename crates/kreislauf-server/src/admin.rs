@@ -414,11 +414,7 @@ async fn quality_report(
     State(state): State<Arc<AppState>>,
     Query(q): Query<QualityQuery>,
 ) -> ApiResult {
-    let country = match q.country.as_deref() {
-        None => kreislauf_quality::Country::CH,
-        Some(c) => kreislauf_quality::Country::parse(c)
-            .ok_or_else(|| ApiError::bad_request("country", format!("unknown country {c:?}")))?,
-    };
+    let country = country_param(q.country.as_deref())?;
     let options =
         kreislauf_engine::quality::ReportOptions::new(country, state.engine.now().date_naive());
     ok(kreislauf_engine::quality::report(state.engine.store().as_ref(), &options).await?)
@@ -447,11 +443,7 @@ async fn quality_dedupe(
     } else {
         parse_body(&body)?
     };
-    let country = match body.country.as_deref() {
-        None => kreislauf_quality::Country::CH,
-        Some(c) => kreislauf_quality::Country::parse(c)
-            .ok_or_else(|| ApiError::bad_request("country", format!("unknown country {c:?}")))?,
-    };
+    let country = country_param(body.country.as_deref())?;
     let mut options =
         kreislauf_engine::quality::ReportOptions::new(country, state.engine.now().date_naive());
     if let Some(t) = body.auto_merge_threshold {
@@ -530,11 +522,7 @@ async fn quality_gate(State(state): State<Arc<AppState>>, Query(q): Query<GateQu
             "must be between 0 and 100",
         ));
     }
-    let country = match q.country.as_deref() {
-        None => kreislauf_quality::Country::CH,
-        Some(c) => kreislauf_quality::Country::parse(c)
-            .ok_or_else(|| ApiError::bad_request("country", format!("unknown country {c:?}")))?,
-    };
+    let country = country_param(q.country.as_deref())?;
     let gate = kreislauf_engine::quality::CampaignGate {
         channel,
         min_score,
@@ -547,4 +535,13 @@ async fn quality_gate(State(state): State<Arc<AppState>>, Query(q): Query<GateQu
         state.engine.now().date_naive(),
     )
     .await?)
+}
+
+/// The `country` parameter of the quality endpoints: the default region for phone numbers and postcodes.
+fn country_param(raw: Option<&str>) -> Result<kreislauf_quality::Country, ApiError> {
+    match raw {
+        None => Ok(kreislauf_quality::Country::CH),
+        Some(c) => kreislauf_quality::Country::parse(c)
+            .ok_or_else(|| ApiError::bad_request("country", format!("unknown country {c:?}"))),
+    }
 }
