@@ -12,9 +12,8 @@ use kreislauf_store::{NewSource, Store};
 use kreislauf_store_sqlite::SqliteStore;
 use serde_json::json;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn report_counts_statuses_names_problems_and_finds_the_duplicate() {
-    let dir = tempfile::tempdir().expect("tmp");
+/// A fresh embedded store with a running engine.
+async fn start(dir: &tempfile::TempDir) -> (Arc<dyn Store>, Engine) {
     let store: Arc<dyn Store> =
         Arc::new(SqliteStore::open(&dir.path().join("k.db")).expect("store"));
     let engine = Engine::start(
@@ -25,39 +24,48 @@ async fn report_counts_statuses_names_problems_and_finds_the_duplicate() {
     )
     .await
     .expect("engine");
-    let (crm, _) = engine
-        .create_source(NewSource {
-            name: "crm".into(),
-            brand: "supermarket".into(),
-            channel: "crm".into(),
-            identity_mapping: Default::default(),
-            allowed_origins: vec![],
-        })
-        .await
-        .expect("source");
-    let (shop, _) = engine
-        .create_source(NewSource {
-            name: "wine-shop".into(),
-            brand: "wine-club".into(),
-            channel: "web".into(),
-            identity_mapping: Default::default(),
-            allowed_origins: vec![],
-        })
-        .await
-        .expect("source");
+    (store, engine)
+}
+
+async fn source(
+    engine: &Engine,
+    name: &str,
+    brand: &str,
+    channel: &str,
+) -> Arc<kreislauf_core::Source> {
+    let new = NewSource {
+        name: name.into(),
+        brand: brand.into(),
+        channel: channel.into(),
+        identity_mapping: Default::default(),
+        allowed_origins: vec![],
+    };
+    Arc::new(engine.create_source(new).await.expect("source").0)
+}
+
+fn event(v: serde_json::Value) -> kreislauf_core::Event {
+    normalise(
+        v,
+        None,
+        &BatchDefaults::default(),
+        Utc::now(),
+        100,
+        &Limits::default(),
+    )
+    .expect("valid")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_counts_statuses_names_problems_and_finds_the_duplicate() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (store, engine) = start(&dir).await;
+    let crm = source(&engine, "crm", "supermarket", "crm").await;
+    let shop = source(&engine, "wine-shop", "wine-club", "web").await;
     let identify = |user: &str, traits: serde_json::Value| {
-        normalise(
-            json!({"type":"identify","userId":user,"traits":traits}),
-            None,
-            &BatchDefaults::default(),
-            Utc::now(),
-            100,
-            &Limits::default(),
-        )
-        .expect("valid")
+        event(json!({"type":"identify","userId":user,"traits":traits}))
     };
     engine
-        .ingest(Arc::new(crm), vec![
+        .ingest(crm, vec![
             identify("k-1", json!({"first_name":"HANS","last_name":"MÜLLER","email":"hans.mueller@gmial.com","phone":"079 123 45 67","street":"Bahnhofstr. 12","postal_code":"8001","birthday":"24.12.1980"})),
             identify("k-2", json!({"first_name":"anna","last_name":"meier","email":"anna@bluewin.ch","postal_code":"80011","birthday":"1975-03-02"})),
             identify("k-3", json!({"first_name":"Reto","last_name":"Keller","email":"reto.keller@example.ch","phone":"044 668 18 00","street":"Seestrasse 4","postal_code":"8002","birthday":"02.02.1960","unsubscribed":true})),
@@ -65,7 +73,7 @@ async fn report_counts_statuses_names_problems_and_finds_the_duplicate() {
         .await
         .expect("ingest");
     engine
-        .ingest(Arc::new(shop), vec![
+        .ingest(shop, vec![
             // The same Hans Müller under the wine shop's own customer number, spelled differently.
             identify("w-9", json!({"first_name":"Hans","last_name":"Mueller","email":"hans.mueller@gmail.com","phone":"+41791234567","street":"Bahnhofstrasse 12","postal_code":"8001","birthday":"1980-12-24"})),
             identify("w-10", json!({"first_name":"Test","last_name":"Test","email":"x@mailinator.com"})),
@@ -175,38 +183,8 @@ async fn report_counts_statuses_names_problems_and_finds_the_duplicate() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dedupe_merges_reversibly_and_remembers_a_revert() {
     let dir = tempfile::tempdir().expect("tmp");
-    let store: Arc<dyn Store> =
-        Arc::new(SqliteStore::open(&dir.path().join("k.db")).expect("store"));
-    let engine = Engine::start(
-        store.clone(),
-        Arc::new(SystemClock),
-        Arc::new(Metrics::new()),
-        EngineConfig::default(),
-    )
-    .await
-    .expect("engine");
-    let (club, _) = engine
-        .create_source(NewSource {
-            name: "wine-club".into(),
-            brand: "wine-club".into(),
-            channel: "web".into(),
-            identity_mapping: Default::default(),
-            allowed_origins: vec![],
-        })
-        .await
-        .expect("source");
-    let club = Arc::new(club);
-    let event = |v: serde_json::Value| {
-        normalise(
-            v,
-            None,
-            &BatchDefaults::default(),
-            Utc::now(),
-            100,
-            &Limits::default(),
-        )
-        .expect("valid")
-    };
+    let (store, engine) = start(&dir).await;
+    let club = source(&engine, "wine-club", "wine-club", "web").await;
     engine
         .ingest(club.clone(), vec![
             event(json!({"type":"identify","userId":"acc-1","traits":{"first_name":"Sophie","last_name":"Brunner","email":"sophie.brunner@bluewin.ch","street":"Seestrasse 4","postal_code":"8002","birthday":"03.07.1985"}})),
@@ -309,37 +287,8 @@ async fn dedupe_merges_reversibly_and_remembers_a_revert() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn review_queue_keeps_decisions_and_feeds_them_back() {
     let dir = tempfile::tempdir().expect("tmp");
-    let store: Arc<dyn Store> =
-        Arc::new(SqliteStore::open(&dir.path().join("k.db")).expect("store"));
-    let engine = Engine::start(
-        store.clone(),
-        Arc::new(SystemClock),
-        Arc::new(Metrics::new()),
-        EngineConfig::default(),
-    )
-    .await
-    .expect("engine");
-    let (club, _) = engine
-        .create_source(NewSource {
-            name: "wine-club".into(),
-            brand: "wine-club".into(),
-            channel: "web".into(),
-            identity_mapping: Default::default(),
-            allowed_origins: vec![],
-        })
-        .await
-        .expect("source");
-    let event = |v: serde_json::Value| {
-        normalise(
-            v,
-            None,
-            &BatchDefaults::default(),
-            Utc::now(),
-            100,
-            &Limits::default(),
-        )
-        .expect("valid")
-    };
+    let (store, engine) = start(&dir).await;
+    let club = source(&engine, "wine-club", "wine-club", "web").await;
     let person = |user: &str, first: &str, email: &str, birthday: &str, street: &str| {
         event(
             json!({"type":"identify","userId":user,"traits":{"first_name":first,"last_name":"Gerber","email":email,"street":street,"postal_code":"3011","birthday":birthday}}),
@@ -347,7 +296,7 @@ async fn review_queue_keeps_decisions_and_feeds_them_back() {
     };
     engine
         .ingest(
-            Arc::new(club),
+            club,
             vec![
                 person("g-1", "Urs", "urs@bluewin.ch", "12.04.1970", "Kramgasse 10"),
                 person(
