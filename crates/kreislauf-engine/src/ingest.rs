@@ -27,6 +27,7 @@ use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 
 use crate::clock::Clock;
 use crate::dedup::DedupIndex;
+use crate::known::KnownIdentifiers;
 use crate::metrics::Metrics;
 
 /// Tuning of the ingest pipeline.
@@ -73,6 +74,9 @@ enum Job {
     Ingest {
         source: Arc<Source>,
         events: Vec<Event>,
+        /// Per event: the dedup hash and the body as JSON text, computed by the caller's task so that the
+        /// single writer does not.
+        prepared: Vec<(u64, String)>,
         reply: oneshot::Sender<Result<IngestOutcome, EngineError>>,
         _permit: OwnedSemaphorePermit,
     },
@@ -153,13 +157,28 @@ impl Engine {
             }
             after = last;
         }
+        let mut known = KnownIdentifiers::with_capacity(0);
+        let mut identifiers = 0usize;
+        let mut after: Option<Identifier> = None;
+        loop {
+            let page = store.identifiers_after(after.as_ref(), 100_000).await?;
+            let Some(last) = page.last().cloned() else {
+                break;
+            };
+            identifiers += page.len();
+            for id in &page {
+                known.insert(id);
+            }
+            after = Some(last);
+        }
         let erased: HashSet<String> = store.erased_hashes().await?.into_iter().collect();
         let salt = store.secret("erasure_salt", &random_secret("")).await?;
         let next_profile_id = store.max_profile_id().await? + 1;
         tracing::info!(
             events = dedup.len(),
+            identifiers,
             elapsed_ms = started.elapsed().as_millis() as u64,
-            "dedup index loaded"
+            "dedup index and identifier filter loaded"
         );
 
         let (tx, rx) = mpsc::unbounded_channel();
@@ -173,6 +192,8 @@ impl Engine {
             salt: salt.clone(),
             next_profile_id,
             max_group_events: config.max_group_events,
+            pending: HashMap::new(),
+            known,
         };
         let handle = tokio::spawn(writer.run(rx));
         let engine = Engine {
@@ -301,10 +322,20 @@ impl Engine {
             .try_acquire_many_owned(n)
             .map_err(|_| EngineError::Overloaded)?;
         self.inner.metrics.queued_events.add(i64::from(n));
+        let prepared = events
+            .iter()
+            .map(|e| {
+                (
+                    DedupIndex::hash(source.id, &e.message_id),
+                    serde_json::to_string(&e.body).unwrap_or_default(),
+                )
+            })
+            .collect();
         let (reply, answer) = oneshot::channel();
         let sent = self.inner.jobs.send(Job::Ingest {
             source,
             events,
+            prepared,
             reply,
             _permit: permit,
         });
@@ -487,20 +518,63 @@ struct Writer {
     salt: String,
     next_profile_id: ProfileId,
     max_group_events: usize,
+    /// Messages of groups decided but not yet committed: hash → (source, messageId).
+    pending: HashMap<u64, Vec<(SourceId, String)>>,
+    /// Every identifier the store may hold, so that new ones are not looked up.
+    known: KnownIdentifiers,
 }
 
 struct Pending {
     source: Arc<Source>,
     events: Vec<Event>,
+    prepared: Vec<(u64, String)>,
     reply: oneshot::Sender<Result<IngestOutcome, EngineError>>,
     outcome: IngestOutcome,
 }
 
+/// A group whose decisions are made and whose write is on its way to the store.
+struct InFlight {
+    group: Vec<Pending>,
+    keep: Vec<Vec<bool>>,
+    event_hashes: Vec<u64>,
+    started: Instant,
+    timings: GroupTimings,
+    write: tokio::task::JoinHandle<Result<Vec<i64>, StoreError>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct GroupTimings {
+    events: usize,
+    dedup: Duration,
+    graph: Duration,
+    plan: Duration,
+}
+
 impl Writer {
+    /// Groups are pipelined: while the store commits one group, the next one is deduplicated and
+    /// resolved against the identity state that includes the first group's decisions. At most one group is
+    /// in flight; if its commit fails, the group prepared on top of it fails too and the caches start
+    /// afresh from the store.
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Job>) {
+        let mut in_flight: Option<InFlight> = None;
         let mut stopping = false;
         while !stopping {
-            let Some(first) = rx.recv().await else { break };
+            let first = match in_flight.as_mut() {
+                None => rx.recv().await,
+                Some(flight) => {
+                    tokio::select! {
+                        biased;
+                        job = rx.recv() => job,
+                        written = &mut flight.write => {
+                            if let Some(flight) = in_flight.take() {
+                                self.finish(flight, written);
+                            }
+                            continue;
+                        }
+                    }
+                }
+            };
+            let Some(first) = first else { break };
             let mut group = Vec::new();
             let mut others = Vec::new();
             let mut size = 0;
@@ -510,6 +584,7 @@ impl Writer {
                     Job::Ingest {
                         source,
                         events,
+                        prepared,
                         reply,
                         _permit,
                     } => {
@@ -517,6 +592,7 @@ impl Writer {
                         group.push(Pending {
                             source,
                             events,
+                            prepared,
                             reply,
                             outcome: IngestOutcome::default(),
                         });
@@ -529,34 +605,85 @@ impl Writer {
                 }
             }
             if !group.is_empty() {
-                self.commit_group(group).await;
+                in_flight = self.pipeline(group, in_flight).await;
+            }
+            if !others.is_empty() || stopping {
+                self.land(&mut in_flight).await;
             }
             for job in others {
                 self.run_admin(job).await;
             }
         }
+        self.land(&mut in_flight).await;
         // Drain what was queued before the stop.
         while let Ok(job) = rx.try_recv() {
             match job {
                 Job::Ingest {
                     source,
                     events,
+                    prepared,
                     reply,
                     _permit,
                 } => {
-                    self.commit_group(vec![Pending {
+                    let group = vec![Pending {
                         source,
                         events,
+                        prepared,
                         reply,
                         outcome: IngestOutcome::default(),
-                    }])
-                    .await;
+                    }];
+                    in_flight = self.pipeline(group, in_flight).await;
+                    self.land(&mut in_flight).await;
                 }
                 Job::Stop => {}
                 other => self.run_admin(other).await,
             }
         }
         tracing::info!("ingest writer stopped");
+    }
+
+    /// Waits for the group in flight, if any, and answers its callers.
+    async fn land(&mut self, in_flight: &mut Option<InFlight>) {
+        if let Some(mut flight) = in_flight.take() {
+            let written = (&mut flight.write).await;
+            self.finish(flight, written);
+        }
+    }
+
+    /// Prepares `group` while `previous` is being written, then lands `previous` and sends `group` off.
+    async fn pipeline(
+        &mut self,
+        group: Vec<Pending>,
+        mut previous: Option<InFlight>,
+    ) -> Option<InFlight> {
+        let prepared = self.prepare(group, previous.is_none()).await;
+        let landed_ok = match previous.take() {
+            Some(mut flight) => {
+                let written = (&mut flight.write).await;
+                self.finish(flight, written)
+            }
+            None => true,
+        };
+        let (group, keep, event_hashes, batch, started, timings) = prepared?;
+        if !landed_ok {
+            // Decided on top of a group that did not commit.
+            self.forget_pending(&keep, &group);
+            fail_group(
+                group,
+                EngineError::Store(StoreError::Backend("an earlier write failed; retry".into())),
+            );
+            return None;
+        }
+        let store = self.store.clone();
+        let write = tokio::spawn(async move { store.apply(batch).await });
+        Some(InFlight {
+            group,
+            keep,
+            event_hashes,
+            started,
+            timings,
+            write,
+        })
     }
 
     async fn run_admin(&mut self, job: Job) {
@@ -713,23 +840,32 @@ impl Writer {
     }
 
     /// Deduplicates, resolves and commits a group of ingest jobs; answers each job.
-    async fn commit_group(&mut self, mut group: Vec<Pending>) {
+    /// Decides a group: drops retries and erased persons' events, resolves identities, builds the batch.
+    /// Updates the identity cache and the pending-message set as if the group commits.
+    #[allow(clippy::type_complexity)]
+    async fn prepare(
+        &mut self,
+        mut group: Vec<Pending>,
+        nothing_in_flight: bool,
+    ) -> Option<(
+        Vec<Pending>,
+        Vec<Vec<bool>>,
+        Vec<u64>,
+        WriteBatch,
+        Instant,
+        GroupTimings,
+    )> {
         let started = Instant::now();
         let now = self.clock.now();
+        if nothing_in_flight && self.identities.links.len() > IDENTITY_CACHE_MAX {
+            // Only safe while no undecided write could be missing from the store.
+            self.identities = IdentityGraph::default();
+        }
         // 1. Drop retries and erased persons' events. Hash hits are only candidates: confirmed by messageId.
-        let hashed: Vec<Vec<u64>> = group
+        let to_verify: Vec<i64> = group
             .iter()
-            .map(|job| {
-                job.events
-                    .iter()
-                    .map(|e| DedupIndex::hash(job.source.id, &e.message_id))
-                    .collect()
-            })
-            .collect();
-        let to_verify: Vec<i64> = hashed
-            .iter()
-            .flatten()
-            .flat_map(|h| self.dedup.candidates(*h))
+            .flat_map(|job| job.prepared.iter())
+            .flat_map(|(h, _)| self.dedup.candidates(*h))
             .collect();
         let stored: HashSet<(SourceId, String)> = if to_verify.is_empty() {
             HashSet::new()
@@ -739,42 +875,46 @@ impl Writer {
                     .into_iter()
                     .map(|(_, source, id)| (source, id))
                     .collect(),
-                Err(e) => return fail_group(group, e.into()),
+                Err(e) => {
+                    fail_group(group, e.into());
+                    return None;
+                }
             }
         };
         let mut keep: Vec<Vec<bool>> = Vec::with_capacity(group.len());
         let mut skipped: Vec<(usize, usize)> = Vec::with_capacity(group.len());
-        {
-            let mut seen_in_group: HashMap<u64, Vec<(SourceId, &str)>> = HashMap::new();
-            for (job, hashes) in group.iter().zip(&hashed) {
-                let (mut duplicates, mut suppressed) = (0, 0);
-                let mut flags = Vec::with_capacity(job.events.len());
-                for (event, h) in job.events.iter().zip(hashes) {
-                    let key = (job.source.id, event.message_id.as_str());
-                    let in_group = seen_in_group.get(h).is_some_and(|v| v.contains(&key));
-                    if in_group
-                        || (!stored.is_empty() && stored.contains(&(key.0, key.1.to_owned())))
-                    {
-                        duplicates += 1;
-                        flags.push(false);
-                        continue;
-                    }
-                    if !self.erased.is_empty()
-                        && event
-                            .identifiers(&job.source.identity_mapping)
-                            .iter()
-                            .any(|id| self.erased.contains(&erased_hash(&self.salt, id)))
-                    {
-                        suppressed += 1;
-                        flags.push(false);
-                        continue;
-                    }
-                    seen_in_group.entry(*h).or_default().push(key);
-                    flags.push(true);
+        for job in &group {
+            let (mut duplicates, mut suppressed) = (0, 0);
+            let mut flags = Vec::with_capacity(job.events.len());
+            for (event, (h, _)) in job.events.iter().zip(&job.prepared) {
+                let key = (job.source.id, event.message_id.as_str());
+                let pending = self
+                    .pending
+                    .get(h)
+                    .is_some_and(|v| v.iter().any(|(s, m)| *s == key.0 && m == key.1));
+                if pending || (!stored.is_empty() && stored.contains(&(key.0, key.1.to_owned()))) {
+                    duplicates += 1;
+                    flags.push(false);
+                    continue;
                 }
-                keep.push(flags);
-                skipped.push((duplicates, suppressed));
+                if !self.erased.is_empty()
+                    && event
+                        .identifiers(&job.source.identity_mapping)
+                        .iter()
+                        .any(|id| self.erased.contains(&erased_hash(&self.salt, id)))
+                {
+                    suppressed += 1;
+                    flags.push(false);
+                    continue;
+                }
+                self.pending
+                    .entry(*h)
+                    .or_default()
+                    .push((job.source.id, event.message_id.clone()));
+                flags.push(true);
             }
+            keep.push(flags);
+            skipped.push((duplicates, suppressed));
         }
         for (job, (duplicates, suppressed)) in group.iter_mut().zip(skipped) {
             job.outcome.duplicates += duplicates;
@@ -792,41 +932,49 @@ impl Writer {
         keys.dedup();
         let dedup_done = started.elapsed();
         // The writer's graph cache is authoritative for what it holds (every graph change passes through
-        // this writer); only identifiers it has not seen are read from the store.
+        // this writer, and a group in flight is already in it); only identifiers it has not seen are read
+        // from the store.
         let missing: Vec<Identifier> = keys
             .into_iter()
-            .filter(|k| !self.identities.links.contains_key(k))
+            .filter(|k| !self.identities.links.contains_key(k) && self.known.might_contain(k))
             .collect();
         if !missing.is_empty() {
             match self.store.load_graph(&missing).await {
                 Ok(loaded) => self.identities.absorb(loaded),
-                Err(e) => return fail_group(group, e.into()),
+                Err(e) => {
+                    self.forget_pending(&keep, &group);
+                    fail_group(group, e.into());
+                    return None;
+                }
             }
         }
-        let mut graph = std::mem::take(&mut self.identities);
-        graph.next_profile_id = self.next_profile_id;
-        let graph_loaded_at = started.elapsed();
+        let graph_loaded = started.elapsed();
+        let graph = &mut self.identities;
+        graph.next_profile_id = graph.next_profile_id.max(self.next_profile_id);
         let mut plan = Plan::default();
         let mut batch = WriteBatch::default();
         let mut event_hashes = Vec::new();
-        for ((job, flags), hashes) in group.iter().zip(&keep).zip(&hashed) {
-            for ((event, _), h) in job
+        for (job, flags) in group.iter_mut().zip(&keep) {
+            let source_id = job.source.id;
+            let mapping = &job.source.identity_mapping;
+            for ((event, (h, body)), _) in job
                 .events
                 .iter()
+                .zip(job.prepared.iter_mut())
                 .zip(flags)
-                .zip(hashes)
-                .filter(|((_, k), _)| **k)
+                .filter(|(_, k)| **k)
             {
                 let index = batch.events.len();
                 let first_conflict = plan.conflicts.len();
                 let first_link = plan.links.len();
                 let first_merge = plan.merges.len();
-                let profile = graph.assign(index, event, &job.source.identity_mapping, &mut plan);
+                let profile = graph.assign(index, event, mapping, &mut plan);
                 for link in &plan.links[first_link..] {
+                    self.known.insert(&link.identifier);
                     batch.links.push(LinkWrite {
                         identifier: link.identifier.clone(),
                         profile_id: link.profile,
-                        source_id: job.source.id,
+                        source_id,
                         at: now,
                     });
                 }
@@ -855,13 +1003,13 @@ impl Writer {
                             profile_id: profile,
                             key: key.clone(),
                             value: value.clone(),
-                            source_id: job.source.id,
+                            source_id,
                             event_time: event.timestamp,
                         });
                     }
                 }
                 batch.events.push(NewEvent {
-                    source_id: job.source.id,
+                    source_id,
                     profile_id: profile,
                     message_id: event.message_id.clone(),
                     dedup_hash: *h as i64,
@@ -869,30 +1017,71 @@ impl Writer {
                     name: event.name.clone(),
                     timestamp: event.timestamp,
                     received_at: event.received_at,
-                    body: serde_json::to_string(&event.body).unwrap_or_default(),
+                    body: std::mem::take(body),
                 });
                 event_hashes.push(*h);
             }
         }
-        batch.new_profiles = plan.new_profiles.iter().map(|&p| (p, now)).collect();
-        let planned = started.elapsed();
-        let graph_loaded = graph_loaded_at;
-
-        // 3. Commit; answer only after the commit returned.
-        let event_count = batch.events.len();
-        let seqs = match self.store.apply(batch).await {
-            Ok(seqs) => seqs,
-            Err(e) => {
-                tracing::error!(error = %e, "ingest commit failed");
-                // The cache holds this group's uncommitted decisions: start it afresh from the store.
-                return fail_group(group, e.into());
-            }
-        };
         self.next_profile_id = graph.next_profile_id;
-        self.identities = if graph.links.len() > IDENTITY_CACHE_MAX {
-            IdentityGraph::default()
-        } else {
-            graph
+        batch.new_profiles = plan.new_profiles.iter().map(|&p| (p, now)).collect();
+        let timings = GroupTimings {
+            events: batch.events.len(),
+            dedup: dedup_done,
+            graph: graph_loaded - dedup_done,
+            plan: started.elapsed() - graph_loaded,
+        };
+        Some((group, keep, event_hashes, batch, started, timings))
+    }
+
+    /// Removes a group's messages from the pending set.
+    fn forget_pending(&mut self, keep: &[Vec<bool>], group: &[Pending]) {
+        for (job, flags) in group.iter().zip(keep) {
+            for ((event, (h, _)), _) in job
+                .events
+                .iter()
+                .zip(&job.prepared)
+                .zip(flags)
+                .filter(|(_, k)| **k)
+            {
+                if let Some(messages) = self.pending.get_mut(h) {
+                    messages.retain(|(s, m)| !(*s == job.source.id && *m == event.message_id));
+                    if messages.is_empty() {
+                        self.pending.remove(h);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Answers the callers of a written group. Returns whether it committed.
+    fn finish(
+        &mut self,
+        flight: InFlight,
+        written: Result<Result<Vec<i64>, StoreError>, tokio::task::JoinError>,
+    ) -> bool {
+        let InFlight {
+            group,
+            keep,
+            event_hashes,
+            started,
+            timings,
+            write: _,
+        } = flight;
+        self.forget_pending(&keep, &group);
+        let seqs = match written {
+            Ok(Ok(seqs)) => seqs,
+            failed => {
+                let error = match failed {
+                    Ok(Err(e)) => e,
+                    Err(e) => StoreError::backend(e),
+                    Ok(Ok(_)) => StoreError::Backend("unreachable".into()),
+                };
+                tracing::error!(error = %error, "ingest commit failed");
+                // The cache holds this group's uncommitted decisions: start it afresh from the store.
+                self.identities = IdentityGraph::default();
+                fail_group(group, error.into());
+                return false;
+            }
         };
         for (h, seq) in event_hashes.into_iter().zip(seqs) {
             self.dedup.insert(h, seq);
@@ -902,11 +1091,11 @@ impl Writer {
             .with_label_values(&[self.store.backend_name()])
             .observe(started.elapsed().as_secs_f64());
         tracing::debug!(
-            events = event_count,
-            dedup_ms = dedup_done.as_secs_f64() * 1e3,
-            graph_ms = (graph_loaded - dedup_done).as_secs_f64() * 1e3,
-            plan_ms = (planned - graph_loaded).as_secs_f64() * 1e3,
-            apply_ms = (started.elapsed() - planned).as_secs_f64() * 1e3,
+            events = timings.events,
+            dedup_ms = timings.dedup.as_secs_f64() * 1e3,
+            graph_ms = timings.graph.as_secs_f64() * 1e3,
+            plan_ms = timings.plan.as_secs_f64() * 1e3,
+            total_ms = started.elapsed().as_secs_f64() * 1e3,
             "group committed"
         );
         for (job, flags) in group.into_iter().zip(keep) {
@@ -929,6 +1118,7 @@ impl Writer {
             }
             let _ = job.reply.send(Ok(outcome));
         }
+        true
     }
 }
 

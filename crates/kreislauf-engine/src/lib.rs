@@ -11,6 +11,7 @@ pub mod clock;
 pub mod dedup;
 pub mod import;
 pub mod ingest;
+mod known;
 pub mod metrics;
 pub mod quality;
 

@@ -675,6 +675,14 @@ async fn export_then_erase_leaves_no_trace_in_the_database_file() {
             bytes.extend(std::fs::read(&path).expect("read db"));
         }
     }
+    // Nor does any segment or index file of the event log.
+    let log_dir = kreislauf_store_sqlite::events_dir(&s.db);
+    let mut log_files = 0;
+    for file in std::fs::read_dir(&log_dir).expect("event log dir") {
+        bytes.extend(std::fs::read(file.expect("entry").path()).expect("read segment"));
+        log_files += 1;
+    }
+    assert!(log_files > 0, "the event log was checked");
     for needle in [
         secret_mail,
         "erase-me-7",
@@ -684,7 +692,7 @@ async fn export_then_erase_leaves_no_trace_in_the_database_file() {
     ] {
         assert!(
             !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
-            "{needle} still in the database file"
+            "{needle} still in the database or event log"
         );
     }
     assert!(

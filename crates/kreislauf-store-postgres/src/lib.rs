@@ -795,7 +795,8 @@ async fn upsert_traits(tx: &deadpool_postgres::Transaction<'_>, batch: &WriteBat
          SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::bigint[])
          ON CONFLICT (profile_id, key) DO UPDATE SET value = excluded.value, source_id = excluded.source_id,
              event_time = excluded.event_time
-         WHERE excluded.event_time >= traits.event_time",
+         WHERE excluded.event_time >= traits.event_time
+           AND (excluded.value IS DISTINCT FROM traits.value OR excluded.source_id IS DISTINCT FROM traits.source_id)",
         &[&profiles, &keys, &values, &sources, &times],
     )
     .await?;
@@ -1062,6 +1063,29 @@ impl Store for PostgresStore {
     async fn load_graph(&self, identifiers: &[Identifier]) -> Result<IdentityGraph> {
         let c = self.client().await?;
         load_graph(&c, identifiers).await
+    }
+
+    async fn identifiers_after(
+        &self,
+        after: Option<&Identifier>,
+        limit: usize,
+    ) -> Result<Vec<Identifier>> {
+        let c = self.client().await?;
+        let (kind, value) = after.map_or(("", ""), |i| (i.kind.as_str(), i.value.as_str()));
+        let rows = query(
+            &c,
+            "SELECT kind, value FROM identities WHERE (kind, value) > ($1, $2) ORDER BY kind, value LIMIT $3",
+            &[&kind, &value, &sql_limit(limit)],
+        )
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Identifier {
+                    kind: parse_kind(col(r, 0)?)?,
+                    value: col(r, 1)?,
+                })
+            })
+            .collect()
     }
 
     async fn max_profile_id(&self) -> Result<ProfileId> {

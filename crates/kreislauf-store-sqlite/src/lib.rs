@@ -1,5 +1,6 @@
-//! The embedded default store: one SQLite database in WAL mode with `synchronous = FULL`, so that a
-//! committed transaction survives a process kill and a power loss.
+//! The embedded default store: profiles, identities, traits, merges and everything else in one SQLite
+//! database in WAL mode with `synchronous = FULL`; events in the append-only [`eventlog`] beside it.
+//! Both are synced before `apply` returns, so a committed group survives a process kill and a power loss.
 //!
 //! One writer connection (the ingest writer serialises all writes anyway) and a few reader connections;
 //! every call runs on tokio's blocking pool.
@@ -16,16 +17,26 @@ use kreislauf_core::{
 };
 use kreislauf_store::{
     from_millis, to_millis, AuditEntry, ConflictRecord, EraseReport, IdentityRecord, MergeRecord,
-    NewReview, NewSource, ProfileExport, ProfileRecord, Result, ReviewRecord, Store, StoreError,
-    StoreStats, StoredEvent, TimelineCursor, TokenRecord, TraitValue, WriteBatch, WriteKey,
+    NewEvent, NewReview, NewSource, ProfileExport, ProfileRecord, Result, ReviewRecord, Store,
+    StoreError, StoreStats, StoredEvent, TimelineCursor, TokenRecord, TraitValue, WriteBatch,
+    WriteKey,
 };
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row, Transaction};
 use serde_json::Value;
 
+pub mod eventlog;
+
+use eventlog::EventLog;
+
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_init.sql"),
     include_str!("../migrations/0002_reviews.sql"),
+    include_str!("../migrations/0003_events_to_log.sql"),
 ];
+/// The migration that moves events out of SQLite into the event log.
+const EVENTS_TO_LOG: usize = 2;
+/// The `meta` key of the last event seq whose group committed.
+const LOG_WATERMARK: &str = "log_seq";
 const READERS: usize = 4;
 
 fn db_err(e: rusqlite::Error) -> StoreError {
@@ -38,8 +49,29 @@ pub struct SqliteStore {
     inner: Arc<Inner>,
 }
 
+/// Tuning of the embedded store.
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    /// Event-log segments are sealed (indexed and closed) at this size.
+    pub segment_bytes: u64,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        Self {
+            segment_bytes: eventlog::DEFAULT_SEGMENT_BYTES,
+        }
+    }
+}
+
+/// The event-log folder of the database at `path`.
+pub fn events_dir(path: &Path) -> PathBuf {
+    PathBuf::from(format!("{}-events", path.display()))
+}
+
 struct Inner {
     path: PathBuf,
+    log: EventLog,
     writer: Mutex<Connection>,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
@@ -48,6 +80,11 @@ struct Inner {
 impl SqliteStore {
     /// Opens (creating if needed) the database file at `path` and runs pending migrations.
     pub fn open(path: &Path) -> Result<Self> {
+        Self::open_with(path, SqliteOptions::default())
+    }
+
+    /// [`Self::open`] with explicit tuning.
+    pub fn open_with(path: &Path, options: SqliteOptions) -> Result<Self> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| {
                 StoreError::Backend(format!("cannot create {}: {e}", dir.display()))
@@ -55,7 +92,12 @@ impl SqliteStore {
         }
         let mut writer = Connection::open(path).map_err(db_err)?;
         configure(&writer, true)?;
-        migrate(&mut writer)?;
+        let log = EventLog::open(
+            &events_dir(path),
+            log_watermark(&writer)?,
+            options.segment_bytes,
+        )?;
+        migrate(&mut writer, &log)?;
         let readers = (0..READERS)
             .map(|_| {
                 let conn = Connection::open(path).map_err(db_err)?;
@@ -66,6 +108,7 @@ impl SqliteStore {
         Ok(Self {
             inner: Arc::new(Inner {
                 path: path.to_owned(),
+                log,
                 writer: Mutex::new(writer),
                 readers,
                 next_reader: AtomicUsize::new(0),
@@ -133,7 +176,93 @@ fn configure(conn: &Connection, writer: bool) -> Result<()> {
     Ok(())
 }
 
-fn migrate(conn: &mut Connection) -> Result<()> {
+/// The committed end of the event log, 0 for a new database.
+fn log_watermark(conn: &Connection) -> Result<i64> {
+    let has_meta: bool = conn
+        .query_row(
+            "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'meta'",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(db_err)?;
+    if !has_meta {
+        return Ok(0);
+    }
+    let value: Option<String> = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = ?1",
+            [LOG_WATERMARK],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(db_err)?;
+    value.map_or(Ok(0), |v| {
+        v.parse()
+            .map_err(|_| StoreError::Corrupt(format!("meta {LOG_WATERMARK} = {v:?}")))
+    })
+}
+
+fn set_log_watermark(conn: &Connection, seq: i64) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+    )
+    .and_then(|mut stmt| stmt.execute(params![LOG_WATERMARK, seq.to_string()]))
+    .map_err(db_err)?;
+    Ok(())
+}
+
+/// Moves the events of a store written before the event log into it, renumbered in seq order.
+fn copy_events_to_log(tx: &Transaction<'_>, log: &EventLog) -> Result<()> {
+    let mut after = 0i64;
+    let mut copied = 0u64;
+    loop {
+        let rows: Vec<(i64, NewEvent)> = {
+            let mut stmt = tx
+                .prepare(
+                    "SELECT seq, source_id, profile_id, message_id, dedup_hash, kind, name, timestamp, received_at, body
+                     FROM events WHERE seq > ?1 ORDER BY seq LIMIT 10000",
+                )
+                .map_err(db_err)?;
+            let rows = stmt
+                .query_map([after], |r| {
+                    Ok((
+                        r.get(0)?,
+                        NewEvent {
+                            source_id: r.get(1)?,
+                            profile_id: r.get(2)?,
+                            message_id: r.get(3)?,
+                            dedup_hash: r.get(4)?,
+                            kind: r.get(5)?,
+                            name: r.get(6)?,
+                            timestamp: from_millis(r.get(7)?),
+                            received_at: from_millis(r.get(8)?),
+                            body: r.get(9)?,
+                        },
+                    ))
+                })
+                .map_err(db_err)?;
+            rows.collect::<rusqlite::Result<_>>().map_err(db_err)?
+        };
+        let Some(&(last, _)) = rows.last() else { break };
+        after = last;
+        copied += rows.len() as u64;
+        let events: Vec<NewEvent> = rows.into_iter().map(|(_, e)| e).collect();
+        let pending = log.append(&events)?;
+        if let Some(seq) = pending.last_seq() {
+            set_log_watermark(tx, seq)?;
+        }
+        log.publish(pending)?;
+    }
+    if copied > 0 {
+        tracing::info!(
+            events = copied,
+            "moved events from the database into the event log"
+        );
+    }
+    Ok(())
+}
+
+fn migrate(conn: &mut Connection, log: &EventLog) -> Result<()> {
     let current: usize = conn
         .query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))
         .map_err(db_err)? as usize;
@@ -145,6 +274,9 @@ fn migrate(conn: &mut Connection) -> Result<()> {
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
         let tx = conn.transaction().map_err(db_err)?;
+        if i == EVENTS_TO_LOG {
+            copy_events_to_log(&tx, log)?;
+        }
         tx.execute_batch(sql).map_err(db_err)?;
         tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))
             .map_err(db_err)?;
@@ -190,24 +322,6 @@ fn token_from_row(r: &Row<'_>) -> rusqlite::Result<TokenRecord> {
         name: r.get(1)?,
         created_at: from_millis(r.get(2)?),
         revoked_at: opt_millis(r.get(3)?),
-    })
-}
-
-const EVENT_COLUMNS: &str =
-    "seq, source_id, profile_id, message_id, kind, name, timestamp, received_at, body";
-
-fn event_from_row(r: &Row<'_>) -> rusqlite::Result<StoredEvent> {
-    let body: String = r.get(8)?;
-    Ok(StoredEvent {
-        seq: r.get(0)?,
-        source_id: r.get(1)?,
-        profile_id: r.get(2)?,
-        message_id: r.get(3)?,
-        kind: r.get(4)?,
-        name: r.get(5)?,
-        timestamp: from_millis(r.get(6)?),
-        received_at: from_millis(r.get(7)?),
-        body: parse_json(&body)?,
     })
 }
 
@@ -441,7 +555,8 @@ fn load_graph(conn: &Connection, identifiers: &[Identifier]) -> Result<IdentityG
     Ok(graph)
 }
 
-fn apply(tx: &Transaction<'_>, batch: &WriteBatch) -> Result<Vec<i64>> {
+/// Writes everything of `batch` but its events, which go to the event log.
+fn apply(tx: &Transaction<'_>, batch: &WriteBatch) -> Result<()> {
     {
         let mut stmt = tx
             .prepare_cached(
@@ -532,37 +647,14 @@ fn apply(tx: &Transaction<'_>, batch: &WriteBatch) -> Result<Vec<i64>> {
             .map_err(db_err)?;
         }
     }
-    let mut seqs = Vec::with_capacity(batch.events.len());
-    {
-        let mut stmt = tx
-            .prepare_cached(
-                "INSERT INTO events (source_id, profile_id, message_id, dedup_hash, kind, name, timestamp, received_at, body)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            )
-            .map_err(db_err)?;
-        for e in &batch.events {
-            stmt.execute(params![
-                e.source_id,
-                e.profile_id,
-                e.message_id,
-                e.dedup_hash,
-                e.kind,
-                e.name,
-                to_millis(e.timestamp),
-                to_millis(e.received_at),
-                e.body
-            ])
-            .map_err(db_err)?;
-            seqs.push(tx.last_insert_rowid());
-        }
-    }
     {
         let mut stmt = tx
             .prepare_cached(
                 "INSERT INTO traits (profile_id, key, value, source_id, event_time) VALUES (?1, ?2, ?3, ?4, ?5)
                  ON CONFLICT (profile_id, key) DO UPDATE SET value = excluded.value, source_id = excluded.source_id,
                      event_time = excluded.event_time
-                 WHERE excluded.event_time >= traits.event_time",
+                 WHERE excluded.event_time >= traits.event_time
+                   AND (excluded.value IS NOT traits.value OR excluded.source_id IS NOT traits.source_id)",
             )
             .map_err(db_err)?;
         for t in &batch.traits {
@@ -576,7 +668,7 @@ fn apply(tx: &Transaction<'_>, batch: &WriteBatch) -> Result<Vec<i64>> {
             .map_err(db_err)?;
         }
     }
-    Ok(seqs)
+    Ok(())
 }
 
 fn member_clause(members: &[ProfileId]) -> String {
@@ -587,12 +679,12 @@ fn member_clause(members: &[ProfileId]) -> String {
         .join(",")
 }
 
-fn export(conn: &Connection, root: ProfileId) -> Result<Option<ProfileExport>> {
+fn export(conn: &Connection, log: &EventLog, root: ProfileId) -> Result<Option<ProfileExport>> {
     let Some(profile) = profile_record(conn, root)? else {
         return Ok(None);
     };
     let ids = member_clause(&profile.members);
-    let events = collect(conn, &format!("SELECT {EVENT_COLUMNS} FROM events WHERE profile_id IN ({ids}) ORDER BY timestamp, seq"), event_from_row)?;
+    let events = log.events_of(&profile.members)?;
     let merges = collect(
         conn,
         &format!("SELECT {MERGE_COLUMNS} FROM merges WHERE winner IN ({ids}) OR loser IN ({ids}) ORDER BY id"),
@@ -626,15 +718,15 @@ fn collect<T>(
 
 fn erase(
     tx: &Transaction<'_>,
-    root: ProfileId,
+    members: &[ProfileId],
+    erased_events: u64,
     hashes: &[String],
     audit: &AuditEntry,
 ) -> Result<EraseReport> {
-    let members = members(tx, root)?;
-    let ids = member_clause(&members);
+    let ids = member_clause(members);
     let run = |sql: String| tx.execute(&sql, []).map(|n| n as u64).map_err(db_err);
     let report = EraseReport {
-        events: run(format!("DELETE FROM events WHERE profile_id IN ({ids})"))?,
+        events: erased_events,
         identities: run(format!(
             "DELETE FROM identities WHERE profile_id IN ({ids})"
         ))?,
@@ -900,46 +992,51 @@ impl Store for SqliteStore {
     }
 
     async fn dedup_entries(&self, after_seq: i64, limit: usize) -> Result<Vec<(i64, i64)>> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || inner.log.dedup_entries(after_seq, limit))
+            .await
+            .map_err(StoreError::backend)?
+    }
+
+    async fn message_ids(&self, seqs: &[i64]) -> Result<Vec<(i64, SourceId, String)>> {
+        let (inner, seqs) = (self.inner.clone(), seqs.to_vec());
+        tokio::task::spawn_blocking(move || inner.log.message_ids(&seqs))
+            .await
+            .map_err(StoreError::backend)?
+    }
+
+    async fn load_graph(&self, identifiers: &[Identifier]) -> Result<IdentityGraph> {
+        let ids = identifiers.to_vec();
+        // A reader, so that the ingest writer can decide the next group while this store commits the last
+        // one: the writer's own cache holds everything the group in flight changed.
+        self.write(move |c| load_graph(c, &ids)).await
+    }
+
+    async fn identifiers_after(
+        &self,
+        after: Option<&Identifier>,
+        limit: usize,
+    ) -> Result<Vec<Identifier>> {
+        let (kind, value) = after.map_or((String::new(), String::new()), |i| {
+            (i.kind.as_str().to_owned(), i.value.clone())
+        });
         self.read(move |c| {
             let mut stmt = c
                 .prepare_cached(
-                    "SELECT seq, dedup_hash FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+                    "SELECT kind, value FROM identities WHERE (kind, value) > (?1, ?2) ORDER BY kind, value LIMIT ?3",
                 )
                 .map_err(db_err)?;
             let rows = stmt
-                .query_map(params![after_seq, limit as i64], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
+                .query_map(params![kind, value, limit as i64], |r| {
+                    Ok(Identifier {
+                        kind: parse_kind(&r.get::<_, String>(0)?)?,
+                        value: r.get(1)?,
+                    })
                 })
                 .map_err(db_err)?;
             rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_err)
         })
         .await
-    }
-
-    async fn message_ids(&self, seqs: &[i64]) -> Result<Vec<(i64, SourceId, String)>> {
-        let seqs = seqs.to_vec();
-        self.write(move |c| {
-            let mut stmt = c
-                .prepare_cached("SELECT source_id, message_id FROM events WHERE seq = ?1")
-                .map_err(db_err)?;
-            let mut out = Vec::with_capacity(seqs.len());
-            for seq in seqs {
-                if let Some((source, id)) = stmt
-                    .query_row([seq], |r| Ok((r.get(0)?, r.get(1)?)))
-                    .optional()
-                    .map_err(db_err)?
-                {
-                    out.push((seq, source, id));
-                }
-            }
-            Ok(out)
-        })
-        .await
-    }
-
-    async fn load_graph(&self, identifiers: &[Identifier]) -> Result<IdentityGraph> {
-        let ids = identifiers.to_vec();
-        self.write(move |c| load_graph(c, &ids)).await
     }
 
     async fn max_profile_id(&self) -> Result<ProfileId> {
@@ -956,11 +1053,40 @@ impl Store for SqliteStore {
     }
 
     async fn apply(&self, batch: WriteBatch) -> Result<Vec<i64>> {
+        let inner = self.inner.clone();
         self.write(move |c| {
-            let tx = c.transaction().map_err(db_err)?;
-            let seqs = apply(&tx, &batch)?;
-            tx.commit().map_err(db_err)?;
-            Ok(seqs)
+            // Events first: once their frames are synced, the metadata commit (with the new watermark) is
+            // the group's commit point. A group that fails to commit leaves no frames behind.
+            let started = std::time::Instant::now();
+            let pending = inner.log.append(&batch.events)?;
+            let logged = started.elapsed();
+            let committed = c.transaction().map_err(db_err).and_then(|tx| {
+                apply(&tx, &batch)?;
+                if let Some(last) = pending.last_seq() {
+                    set_log_watermark(&tx, last)?;
+                }
+                tx.commit().map_err(db_err)
+            });
+            tracing::debug!(
+                events = batch.events.len(),
+                links = batch.links.len(),
+                traits = batch.traits.len(),
+                profiles = batch.new_profiles.len(),
+                log_ms = logged.as_secs_f64() * 1e3,
+                sqlite_ms = (started.elapsed() - logged).as_secs_f64() * 1e3,
+                "applied a group"
+            );
+            match committed {
+                Ok(()) => {
+                    let seqs = pending.seqs();
+                    inner.log.publish(pending)?;
+                    Ok(seqs)
+                }
+                Err(e) => {
+                    inner.log.abandon(pending)?;
+                    Err(e)
+                }
+            }
         })
         .await
     }
@@ -1021,17 +1147,10 @@ impl Store for SqliteStore {
         before: Option<TimelineCursor>,
         limit: usize,
     ) -> Result<Vec<StoredEvent>> {
+        let inner = self.inner.clone();
         self.read(move |c| {
-            let ids = member_clause(&members(c, root)?);
-            let cursor = before.unwrap_or(TimelineCursor { timestamp_ms: i64::MAX, seq: i64::MAX });
-            let mut stmt = c
-                .prepare(&format!(
-                    "SELECT {EVENT_COLUMNS} FROM events WHERE profile_id IN ({ids}) AND (timestamp, seq) < (?1, ?2)
-                     ORDER BY timestamp DESC, seq DESC LIMIT ?3"
-                ))
-                .map_err(db_err)?;
-            let rows = stmt.query_map(params![cursor.timestamp_ms, cursor.seq, limit as i64], event_from_row).map_err(db_err)?;
-            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_err)
+            let members = members(c, root)?;
+            inner.log.timeline(&members, before, limit)
         })
         .await
     }
@@ -1163,7 +1282,8 @@ impl Store for SqliteStore {
     }
 
     async fn export(&self, root: ProfileId) -> Result<Option<ProfileExport>> {
-        self.read(move |c| export(c, root)).await
+        let inner = self.inner.clone();
+        self.read(move |c| export(c, &inner.log, root)).await
     }
 
     async fn erase(
@@ -1172,13 +1292,16 @@ impl Store for SqliteStore {
         erased_hashes: &[String],
         audit: AuditEntry,
     ) -> Result<EraseReport> {
-        let hashes = erased_hashes.to_vec();
+        let (inner, hashes) = (self.inner.clone(), erased_hashes.to_vec());
         self.write(move |c| {
             if root_of(c, root)? != Some(root) {
                 return Err(StoreError::not_found(format!("profile {root}")));
             }
+            let members = members(c, root)?;
+            // The events go first: if the process dies before the commit below, the erasure is repeated.
+            let erased_events = inner.log.erase(&members)?;
             let tx = c.transaction().map_err(db_err)?;
-            let report = erase(&tx, root, &hashes, &audit)?;
+            let report = erase(&tx, &members, erased_events, &hashes, &audit)?;
             tx.commit().map_err(db_err)?;
             // Move the (zeroed) pages out of the WAL into the main file so no copy of the erased data lingers.
             c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
@@ -1315,14 +1438,15 @@ impl Store for SqliteStore {
     }
 
     async fn stats(&self) -> Result<StoreStats> {
-        self.read(|c| {
+        let inner = self.inner.clone();
+        self.read(move |c| {
             let count = |sql: &str| {
                 c.query_row(sql, [], |r| r.get::<_, i64>(0))
                     .map(|n| n as u64)
                     .map_err(db_err)
             };
             Ok(StoreStats {
-                events: count("SELECT count(*) FROM events")?,
+                events: inner.log.live_events()?,
                 profiles: count("SELECT count(*) FROM profiles WHERE merged_into IS NULL")?,
                 identities: count("SELECT count(*) FROM identities")?,
             })

@@ -168,7 +168,8 @@ pub struct IdentityRecord {
 pub struct TraitValue {
     pub value: Value,
     pub source_id: SourceId,
-    /// Time of the event that set it.
+    /// Time of the event that set it. A later event from the same source with the same value does not
+    /// move it: this is when the source first said so.
     pub updated_at: DateTime<Utc>,
     /// The member profile it was set on.
     pub profile_id: ProfileId,
@@ -338,6 +339,12 @@ pub trait Store: Send + Sync + 'static {
     /// The identity graph around `identifiers`: their links, the merge chains of the linked profiles, the
     /// unique identifiers of each root's cluster and reverted merges touching those roots.
     async fn load_graph(&self, identifiers: &[Identifier]) -> Result<IdentityGraph>;
+    /// Up to `limit` stored identifiers after `after`, in (kind, value) order, for full scans.
+    async fn identifiers_after(
+        &self,
+        after: Option<&Identifier>,
+        limit: usize,
+    ) -> Result<Vec<Identifier>>;
     /// The highest profile id ever given out (erased ones included), 0 if none.
     async fn max_profile_id(&self) -> Result<ProfileId>;
     /// Writes a batch atomically and durably; returns the seq of each event, in order.

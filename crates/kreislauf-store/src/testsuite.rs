@@ -24,7 +24,8 @@ macro_rules! store_conformance_tests {
             secrets_are_stable, sources_and_write_keys, admin_tokens, apply_and_read_back, timeline_pages_newest_first,
             traits_last_write_wins_by_event_time, load_graph_follows_merge_chains, merge_and_unmerge,
             apply_is_all_or_nothing, search_by_trait_uses_unified_value, export_and_erase, dedup_entries_page_in_order,
-            profiles_after_pages_roots_only, reviews_keep_their_decisions
+            profiles_after_pages_roots_only, reviews_keep_their_decisions,
+            identifiers_page_in_order
         );
     };
     (@each $factory:expr; $($name:ident),*) => {
@@ -290,6 +291,21 @@ pub async fn traits_last_write_wins_by_event_time(store: Arc<dyn Store>) {
     let p = store.profile(1).await.unwrap().unwrap();
     assert_eq!(p.traits["first_name"].value, json!("Hans-Peter"));
     assert_eq!(p.traits["first_name"].updated_at, t(50));
+    // The same source repeating the same value keeps the time it first said so; a different value moves it.
+    store
+        .apply(WriteBatch {
+            traits: vec![
+                trait_write(1, "first_name", json!("Hans-Peter"), s, t(60)),
+                trait_write(1, "city", json!("Bern"), s, t(60)),
+            ],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let p = store.profile(1).await.unwrap().unwrap();
+    assert_eq!(p.traits["first_name"].updated_at, t(50));
+    assert_eq!(p.traits["city"].value, json!("Bern"));
+    assert_eq!(p.traits["city"].updated_at, t(60));
 }
 
 pub async fn load_graph_follows_merge_chains(store: Arc<dyn Store>) {
@@ -571,6 +587,31 @@ pub async fn dedup_entries_page_in_order(store: Arc<dyn Store>) {
     let all: Vec<i64> = first.iter().chain(&rest).map(|(_, h)| *h).collect();
     assert_eq!(all, (1..=7).collect::<Vec<i64>>());
     let _ = Duration::zero();
+}
+
+pub async fn identifiers_page_in_order(store: Arc<dyn Store>) {
+    let s = two_profiles(&store).await;
+    let mut all = Vec::new();
+    let mut after: Option<Identifier> = None;
+    loop {
+        let page = store.identifiers_after(after.as_ref(), 1).await.unwrap();
+        let Some(last) = page.last().cloned() else {
+            break;
+        };
+        all.extend(page);
+        after = Some(last);
+    }
+    let mut expected = vec![
+        id(IdentifierKind::UserId, "u1"),
+        id(IdentifierKind::Email, "hans@example.ch"),
+        id(IdentifierKind::AnonymousId, "a2"),
+    ];
+    expected.sort_by(|a, b| (a.kind.as_str(), &a.value).cmp(&(b.kind.as_str(), &b.value)));
+    assert_eq!(
+        all, expected,
+        "every identifier once, in (kind, value) order"
+    );
+    let _ = s;
 }
 
 pub async fn profiles_after_pages_roots_only(store: Arc<dyn Store>) {

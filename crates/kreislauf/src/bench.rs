@@ -127,15 +127,25 @@ fn status_kib(field: &str) -> u64 {
 }
 
 fn dir_size_mib(dir: &Path) -> f64 {
-    let bytes: u64 = std::fs::read_dir(dir)
+    dir_bytes(dir) as f64 / (1024.0 * 1024.0)
+}
+
+/// Bytes of all files under `dir`, sub-folders (the event log) included.
+fn dir_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
         .map(|rd| {
             rd.filter_map(Result::ok)
-                .filter_map(|e| e.metadata().ok())
-                .map(|m| m.len())
+                .filter_map(|e| {
+                    let meta = e.metadata().ok()?;
+                    Some(if meta.is_dir() {
+                        dir_bytes(&e.path())
+                    } else {
+                        meta.len()
+                    })
+                })
                 .sum()
         })
-        .unwrap_or(0);
-    bytes as f64 / (1024.0 * 1024.0)
+        .unwrap_or(0)
 }
 
 /// One realistic event of about 450 bytes from person `who`.

@@ -4,6 +4,11 @@ mod bench;
 mod config;
 mod demo;
 
+/// JSON ingestion allocates and frees many small objects across threads; glibc's allocator spent a quarter
+/// of the ingest benchmark's CPU time (BENCHMARKS.md), mimalloc far less.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::fs::File;
 use std::io::{BufReader, BufWriter};
 use std::net::SocketAddr;

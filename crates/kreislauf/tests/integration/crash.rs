@@ -4,6 +4,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use kreislauf_store::Store;
 use serde_json::json;
 
 use crate::support::{cli, ServerProcess};
@@ -106,15 +107,20 @@ async fn acknowledged_events_survive_sigkill_exactly_once() {
     }
     assert!(server.terminate().success(), "graceful shutdown");
 
-    let db = rusqlite::Connection::open(dir.path().join("kreislauf.db")).expect("open db");
-    let mut stmt = db
-        .prepare("SELECT message_id, count(*) FROM events GROUP BY message_id")
-        .expect("query");
-    let counts: HashMap<String, i64> = stmt
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .expect("rows")
-        .collect::<Result<_, _>>()
-        .expect("rows");
+    // Read back through the store itself: events live in the event log beside the database.
+    let store = kreislauf_store_sqlite::SqliteStore::open(&dir.path().join("kreislauf.db"))
+        .expect("open store");
+    let seqs: Vec<i64> = store
+        .dedup_entries(0, usize::MAX)
+        .await
+        .expect("entries")
+        .into_iter()
+        .map(|(seq, _)| seq)
+        .collect();
+    let mut counts: HashMap<String, i64> = HashMap::new();
+    for (_, _, message_id) in store.message_ids(&seqs).await.expect("message ids") {
+        *counts.entry(message_id).or_default() += 1;
+    }
     for id in &acked {
         assert_eq!(
             counts.get(id),
