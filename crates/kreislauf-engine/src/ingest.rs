@@ -123,6 +123,10 @@ struct Inner {
     sources: RwLock<SourceCache>,
     salt: String,
     writer: tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Woken after every committed group (the audience processor listens).
+    committed: Arc<tokio::sync::Notify>,
+    /// Profiles merged or unmerged since the audience processor last looked.
+    regrouped: Arc<std::sync::Mutex<Vec<ProfileId>>>,
     last_reload: std::sync::Mutex<Option<Instant>>,
 }
 
@@ -182,7 +186,11 @@ impl Engine {
         );
 
         let (tx, rx) = mpsc::unbounded_channel();
+        let committed = Arc::new(tokio::sync::Notify::new());
+        let regrouped = Arc::new(std::sync::Mutex::new(Vec::new()));
         let writer = Writer {
+            regrouped: regrouped.clone(),
+            committed: committed.clone(),
             identities: IdentityGraph::default(),
             store: store.clone(),
             clock: clock.clone(),
@@ -210,6 +218,8 @@ impl Engine {
                 }),
                 salt,
                 writer: tokio::sync::Mutex::new(Some(handle)),
+                committed,
+                regrouped,
                 last_reload: std::sync::Mutex::new(None),
             }),
         };
@@ -275,6 +285,24 @@ impl Engine {
             let _ = self.reload_sources().await;
         }
         self.source_for_key(write_key)
+    }
+
+    /// Notified after every committed ingest group.
+    pub fn committed_events(&self) -> Arc<tokio::sync::Notify> {
+        self.inner.committed.clone()
+    }
+
+    /// Takes the profiles merged or unmerged since the last call.
+    pub fn take_regrouped(&self) -> Vec<ProfileId> {
+        self.inner
+            .regrouped
+            .lock()
+            .map(|mut list| std::mem::take(&mut *list))
+            .unwrap_or_default()
+    }
+
+    pub fn source_by_id(&self, id: SourceId) -> Option<Arc<Source>> {
+        self.inner.sources.read().ok()?.by_id.get(&id).cloned()
     }
 
     pub fn source_by_name(&self, name: &str) -> Option<Arc<Source>> {
@@ -518,6 +546,8 @@ struct Writer {
     salt: String,
     next_profile_id: ProfileId,
     max_group_events: usize,
+    committed: Arc<tokio::sync::Notify>,
+    regrouped: Arc<std::sync::Mutex<Vec<ProfileId>>>,
     /// Messages of groups decided but not yet committed: hash → (source, messageId).
     pending: HashMap<u64, Vec<(SourceId, String)>>,
     /// Every identifier the store may hold, so that new ones are not looked up.
@@ -537,6 +567,8 @@ struct InFlight {
     group: Vec<Pending>,
     keep: Vec<Vec<bool>>,
     event_hashes: Vec<u64>,
+    /// Profiles this group merges (winners and losers).
+    merged: Vec<ProfileId>,
     started: Instant,
     timings: GroupTimings,
     write: tokio::task::JoinHandle<Result<Vec<i64>, StoreError>>,
@@ -675,11 +707,17 @@ impl Writer {
             return None;
         }
         let store = self.store.clone();
+        let merged = batch
+            .merges
+            .iter()
+            .flat_map(|m| [m.winner, m.loser])
+            .collect();
         let write = tokio::spawn(async move { store.apply(batch).await });
         Some(InFlight {
             group,
             keep,
             event_hashes,
+            merged,
             started,
             timings,
             write,
@@ -699,6 +737,7 @@ impl Writer {
             } => {
                 let result = async {
                     let record = self.store.unmerge(merge_id, &reason, now).await?;
+                    self.regrouped(&[record.winner, record.loser]);
                     self.store
                         .audit(AuditEntry {
                             at: now,
@@ -726,10 +765,21 @@ impl Writer {
                 reply,
             } => {
                 let result = self.merge(a, b, reason, actor, force, now).await;
+                if let Ok(Some(record)) = &result {
+                    self.regrouped(&[record.winner, record.loser]);
+                }
                 let _ = reply.send(result);
             }
             Job::Ingest { .. } | Job::Stop => {}
         }
+    }
+
+    /// Tells listeners (the audience processor) that these profiles were merged or unmerged.
+    fn regrouped(&self, profiles: &[ProfileId]) {
+        if let Ok(mut list) = self.regrouped.lock() {
+            list.extend_from_slice(profiles);
+        }
+        self.committed.notify_one();
     }
 
     async fn merge(
@@ -1063,6 +1113,7 @@ impl Writer {
             group,
             keep,
             event_hashes,
+            merged,
             started,
             timings,
             write: _,
@@ -1085,6 +1136,11 @@ impl Writer {
         };
         for (h, seq) in event_hashes.into_iter().zip(seqs) {
             self.dedup.insert(h, seq);
+        }
+        if merged.is_empty() {
+            self.committed.notify_one();
+        } else {
+            self.regrouped(&merged);
         }
         self.metrics
             .commit_seconds

@@ -1,5 +1,6 @@
 //! Kreislauf's engines, above the store traits and below the adapters (HTTP server, CLI).
 //!
+//! * [`audience`]: computed traits and segments kept current per event and as time passes.
 //! * [`ingest`]: the ingestion pipeline — the single writer that deduplicates by `messageId`, resolves
 //!   identities and commits batches durably (group commit).
 //! * [`import`]: streaming CSV import of customers and historical events through the same pipeline.
@@ -7,6 +8,7 @@
 //! * [`metrics`]: Prometheus metrics shared with the server.
 //! * [`clock`]: the injectable clock.
 
+pub mod audience;
 pub mod clock;
 pub mod dedup;
 pub mod import;
@@ -15,6 +17,6 @@ mod known;
 pub mod metrics;
 pub mod quality;
 
-pub use clock::{Clock, SystemClock};
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use ingest::{Engine, EngineConfig, EngineError, IngestOutcome};
 pub use metrics::Metrics;

@@ -18,7 +18,7 @@ use crate::AppState;
 
 /// Who called: the admin token's name, for the audit log.
 #[derive(Clone)]
-struct Actor(String);
+pub(crate) struct Actor(pub(crate) String);
 
 pub(crate) fn routes() -> Router<Arc<AppState>> {
     Router::new()

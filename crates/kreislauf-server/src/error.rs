@@ -111,6 +111,24 @@ impl From<EngineError> for ApiError {
     }
 }
 
+impl From<kreislauf_engine::audience::AudienceError> for ApiError {
+    fn from(e: kreislauf_engine::audience::AudienceError) -> Self {
+        use kreislauf_engine::audience::AudienceError;
+        match e {
+            AudienceError::Invalid(message) => {
+                let field = message.split(':').next().unwrap_or_default().to_owned();
+                let mut err = ApiError::new(StatusCode::BAD_REQUEST, "invalid_definition", message);
+                err.field = Some(field);
+                err
+            }
+            AudienceError::NotFound { .. } => ApiError::not_found(e.to_string()),
+            AudienceError::Stopped => ApiError::unavailable(e.to_string()),
+            AudienceError::Store(s) => s.into(),
+            AudienceError::Engine(s) => s.into(),
+        }
+    }
+}
+
 impl std::ops::Deref for ApiError {
     type Target = ErrorBody;
     fn deref(&self) -> &ErrorBody {

@@ -5,6 +5,7 @@ mod admin;
 mod error;
 mod ingest;
 mod openapi;
+mod segments;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -28,6 +29,8 @@ pub use error::ApiError;
 pub struct AppState {
     pub engine: Engine,
     pub limits: Limits,
+    /// Segments and computed traits; without them those endpoints answer 503.
+    pub audiences: Option<kreislauf_engine::audience::Audiences>,
 }
 
 impl AppState {
@@ -35,6 +38,19 @@ impl AppState {
         Arc::new(Self {
             engine,
             limits: Limits::default(),
+            audiences: None,
+        })
+    }
+
+    /// The state with the audience processor (what `kreislauf serve` runs).
+    pub fn with_audiences(
+        engine: Engine,
+        audiences: kreislauf_engine::audience::Audiences,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            engine,
+            limits: Limits::default(),
+            audiences: Some(audiences),
         })
     }
 }
@@ -58,10 +74,13 @@ pub fn router(state: Arc<AppState>) -> Router {
         ])
         .max_age(std::time::Duration::from_secs(3600));
     let ingest = ingest::routes().layer(cors);
-    let admin = admin::routes().route_layer(middleware::from_fn_with_state(
-        state.clone(),
-        admin::require_token,
-    ));
+    let admin =
+        admin::routes()
+            .merge(segments::routes())
+            .route_layer(middleware::from_fn_with_state(
+                state.clone(),
+                admin::require_token,
+            ));
     Router::new()
         .merge(ingest)
         .merge(admin)

@@ -22,6 +22,10 @@ struct Server {
 }
 
 async fn server_with(config: EngineConfig, origins: Vec<String>) -> Server {
+    server_full(config, origins, false).await
+}
+
+async fn server_full(config: EngineConfig, origins: Vec<String>, with_audiences: bool) -> Server {
     let dir = tempfile::tempdir().expect("tmp");
     let db = dir.path().join("kreislauf.db");
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&db).expect("store"));
@@ -48,9 +52,17 @@ async fn server_with(config: EngineConfig, origins: Vec<String>) -> Server {
         .await
         .expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let state = if with_audiences {
+        let audiences = kreislauf_engine::audience::Audiences::start(engine.clone())
+            .await
+            .expect("audiences");
+        AppState::with_audiences(engine.clone(), audiences)
+    } else {
+        AppState::new(engine.clone())
+    };
     tokio::spawn(kreislauf_server::serve(
         listener,
-        AppState::new(engine.clone()),
+        state,
         std::future::pending(),
     ));
     Server {
@@ -747,4 +759,94 @@ async fn metrics_health_and_readiness() {
             .status(),
         StatusCode::OK
     );
+}
+
+#[tokio::test]
+async fn segments_are_defined_previewed_kept_current_and_exported() {
+    let s = server_full(EngineConfig::default(), vec![], true).await;
+    let send = |path: &str, body: &str| {
+        s.http
+            .post(format!("{}{path}", s.base))
+            .bearer_auth(&s.token)
+            .body(body.to_owned())
+            .send()
+    };
+    let bad = send(
+        "/api/audiences",
+        "segments:\n  - id: x\n    condition: { path: trait.city, gt: fünfhundert }\n",
+    )
+    .await
+    .expect("request");
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+    let body: Value = bad.json().await.expect("json");
+    assert_eq!(body["code"], "invalid_definition");
+    assert_eq!(body["field"], "segments[0].condition.gt", "{body}");
+
+    let doc = r#"
+computed_traits:
+  - { name: wine_orders, aggregate: count, events: [Order Completed], where: { path: event.properties.category, eq: wine }, window: lifetime }
+segments:
+  - { id: wine-buyers, name: Wine buyers, condition: { path: computed.wine_orders, ge: 1 } }
+"#;
+    let applied = send("/api/audiences", doc).await.expect("request");
+    assert_eq!(applied.status(), StatusCode::OK);
+    for (user, category) in [("anna", "wine"), ("ben", "cheese"), ("cleo", "wine")] {
+        let (status, _) = s
+            .post(
+                "/v1/identify",
+                json!({"userId": user, "traits": {"first_name": user, "city": "Bern"}}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        let (status, _) = s
+            .post(
+                "/v1/track",
+                json!({"userId": user, "event": "Order Completed", "properties": {"category": category}}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK);
+    }
+    // Membership follows within moments of the events.
+    let mut listed = Value::Null;
+    for _ in 0..100 {
+        listed = s.admin(reqwest::Method::GET, "/api/segments", None).await.1;
+        if listed[0]["members"] == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(listed[0]["id"], "wine-buyers");
+    assert_eq!(listed[0]["members"], 2, "{listed}");
+
+    let preview = send(
+        "/api/segments/preview",
+        "id: everyone-in-bern\ncondition: { path: trait.city, eq: bern, ignore_case: true }\n",
+    )
+    .await
+    .expect("request");
+    let preview: Value = preview.json().await.expect("json");
+    assert_eq!(preview["estimated_size"], 3, "{preview}");
+
+    let csv = s
+        .http
+        .get(format!(
+            "{}/api/segments/wine-buyers/export?traits=first_name,wine_orders",
+            s.base
+        ))
+        .bearer_auth(&s.token)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(csv.status(), StatusCode::OK);
+    let text = csv.text().await.expect("text");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "profile_id,first_name,wine_orders");
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(lines[1].ends_with(",anna,1"), "{text}");
+    assert!(lines[2].ends_with(",cleo,1"), "{text}");
+
+    let missing = s
+        .admin(reqwest::Method::GET, "/api/segments/nope/members", None)
+        .await;
+    assert_eq!(missing.0, StatusCode::NOT_FOUND);
 }

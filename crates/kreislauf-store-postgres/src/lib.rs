@@ -14,9 +14,10 @@ use kreislauf_core::{
     Identifier, IdentifierKind, IdentityGraph, IdentityMapping, ProfileId, Source, SourceId,
 };
 use kreislauf_store::{
-    from_millis, to_millis, AuditEntry, ConflictRecord, EraseReport, IdentityRecord, MergeRecord,
-    NewReview, NewSource, ProfileExport, ProfileRecord, Result, ReviewRecord, Store, StoreError,
-    StoreStats, StoredEvent, TimelineCursor, TokenRecord, TraitValue, WriteBatch, WriteKey,
+    from_millis, to_millis, AudienceRecord, AudienceWrite, AuditEntry, ConflictRecord,
+    DefinitionRecord, EraseReport, IdentityRecord, MergeRecord, NewReview, NewSource,
+    ProfileExport, ProfileRecord, Result, ReviewRecord, Store, StoreError, StoreStats, StoredEvent,
+    TimelineCursor, TokenRecord, TraitValue, WriteBatch, WriteKey,
 };
 use serde_json::Value;
 use tokio_postgres::error::SqlState;
@@ -27,7 +28,10 @@ use tokio_postgres::{IsolationLevel, NoTls, Row};
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_init.sql"),
     include_str!("../migrations/0002_reviews.sql"),
+    include_str!("../migrations/0003_audiences.sql"),
 ];
+/// The `meta` key of the audience watermark.
+const AUDIENCE_WATERMARK: &str = "audience_seq";
 /// Key of the advisory lock that serialises migrations of processes starting at the same time.
 const MIGRATION_LOCK: i64 = 0x6b72_6569_736c_6175; // "kreislau"
 const POOL_SIZE: usize = 8;
@@ -1393,6 +1397,18 @@ impl Store for PostgresStore {
         .await?;
         execute(
             &tx,
+            "DELETE FROM audience_states WHERE profile_id = ANY($1)",
+            ids,
+        )
+        .await?;
+        execute(
+            &tx,
+            "DELETE FROM segment_members WHERE profile_id = ANY($1)",
+            ids,
+        )
+        .await?;
+        execute(
+            &tx,
             "INSERT INTO erased_identifiers (hash, erased_at) SELECT h, $2 FROM unnest($1::text[]) AS u(h)
              ON CONFLICT (hash) DO NOTHING",
             &[&erased_hashes, &to_millis(audit.at)],
@@ -1407,6 +1423,256 @@ impl Store for PostgresStore {
             tracing::warn!(error = %e, "VACUUM after erasure failed; autovacuum will remove the rows later");
         }
         Ok(report)
+    }
+
+    async fn put_definition(&self, record: DefinitionRecord) -> Result<()> {
+        let c = self.client().await?;
+        let inserted = execute(
+            &c,
+            "INSERT INTO audience_definitions (kind, name, version, hash, body, created_at, created_by)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+            &[
+                &record.kind,
+                &record.name,
+                &record.version,
+                &record.hash,
+                &record.body.to_string(),
+                &to_millis(record.created_at),
+                &record.created_by,
+            ],
+        )
+        .await?;
+        if inserted == 0 {
+            return Err(StoreError::Conflict {
+                what: format!("{} {} version {}", record.kind, record.name, record.version),
+            });
+        }
+        Ok(())
+    }
+
+    async fn definitions(&self) -> Result<Vec<DefinitionRecord>> {
+        let c = self.client().await?;
+        let found = query(
+            &c,
+            "SELECT kind, name, version, hash, body, created_at, created_by FROM audience_definitions
+             ORDER BY kind, name, version",
+            &[],
+        )
+        .await?;
+        found
+            .iter()
+            .map(|r| {
+                Ok(DefinitionRecord {
+                    kind: col(r, 0)?,
+                    name: col(r, 1)?,
+                    version: col(r, 2)?,
+                    hash: col(r, 3)?,
+                    body: parse_json(col(r, 4)?)?,
+                    created_at: from_millis(col(r, 5)?),
+                    created_by: col(r, 6)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn audience(&self, profiles: &[ProfileId]) -> Result<Vec<AudienceRecord>> {
+        let c = self.client().await?;
+        let found = query(
+            &c,
+            "SELECT profile_id, covers, states, segments, wake_at FROM audience_states
+             WHERE profile_id = ANY($1) ORDER BY profile_id",
+            &[&profiles],
+        )
+        .await?;
+        found
+            .iter()
+            .map(|r| {
+                Ok(AudienceRecord {
+                    profile_id: col(r, 0)?,
+                    covers: parse_json(col(r, 1)?)?,
+                    states: parse_json(col(r, 2)?)?,
+                    segments: parse_json(col(r, 3)?)?,
+                    wake_at: opt_millis(col(r, 4)?),
+                })
+            })
+            .collect()
+    }
+
+    async fn write_audience(&self, write: AudienceWrite) -> Result<()> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg_err)?;
+        for a in &write.upserts {
+            execute(
+                &tx,
+                "INSERT INTO audience_states (profile_id, covers, states, segments, wake_at)
+                 VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (profile_id) DO UPDATE SET covers = excluded.covers, states = excluded.states,
+                     segments = excluded.segments, wake_at = excluded.wake_at",
+                &[
+                    &a.profile_id,
+                    &Value::from(a.covers.clone()).to_string(),
+                    &a.states.to_string(),
+                    &Value::from(a.segments.clone()).to_string(),
+                    &a.wake_at.map(to_millis),
+                ],
+            )
+            .await?;
+        }
+        if !write.deletes.is_empty() {
+            execute(
+                &tx,
+                "DELETE FROM audience_states WHERE profile_id = ANY($1)",
+                &[&write.deletes],
+            )
+            .await?;
+        }
+        for m in &write.changes {
+            if m.entered {
+                execute(
+                    &tx,
+                    "INSERT INTO segment_members (segment, profile_id, entered_at) VALUES ($1, $2, $3)
+                     ON CONFLICT DO NOTHING",
+                    &[&m.segment, &m.profile_id, &to_millis(m.at)],
+                )
+                .await?;
+            } else {
+                execute(
+                    &tx,
+                    "DELETE FROM segment_members WHERE segment = $1 AND profile_id = $2",
+                    &[&m.segment, &m.profile_id],
+                )
+                .await?;
+            }
+        }
+        if let Some(seq) = write.watermark {
+            execute(
+                &tx,
+                "INSERT INTO meta (key, value) VALUES ($1, $2)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                &[&AUDIENCE_WATERMARK, &seq.to_string()],
+            )
+            .await?;
+        }
+        tx.commit().await.map_err(pg_err)
+    }
+
+    async fn audience_due(&self, until: DateTime<Utc>, limit: usize) -> Result<Vec<ProfileId>> {
+        let c = self.client().await?;
+        let found = query(
+            &c,
+            "SELECT profile_id FROM audience_states WHERE wake_at <= $1 ORDER BY wake_at LIMIT $2",
+            &[&to_millis(until), &sql_limit(limit)],
+        )
+        .await?;
+        found.iter().map(|r| col(r, 0)).collect()
+    }
+
+    async fn next_audience_wake(&self) -> Result<Option<DateTime<Utc>>> {
+        let c = self.client().await?;
+        let row = query_opt(
+            &c,
+            "SELECT min(wake_at) FROM audience_states WHERE wake_at IS NOT NULL",
+            &[],
+        )
+        .await?;
+        Ok(match row {
+            Some(r) => opt_millis(col(&r, 0)?),
+            None => None,
+        })
+    }
+
+    async fn audience_watermark(&self) -> Result<i64> {
+        let c = self.client().await?;
+        let row = query_opt(
+            &c,
+            "SELECT value FROM meta WHERE key = $1",
+            &[&AUDIENCE_WATERMARK],
+        )
+        .await?;
+        Ok(match row {
+            Some(r) => col::<String>(&r, 0)?.parse().unwrap_or(0),
+            None => 0,
+        })
+    }
+
+    async fn segment_members(
+        &self,
+        segment: &str,
+        after: ProfileId,
+        limit: usize,
+    ) -> Result<Vec<ProfileId>> {
+        let c = self.client().await?;
+        let found = query(
+            &c,
+            "SELECT profile_id FROM segment_members WHERE segment = $1 AND profile_id > $2
+             ORDER BY profile_id LIMIT $3",
+            &[&segment, &after, &sql_limit(limit)],
+        )
+        .await?;
+        found.iter().map(|r| col(r, 0)).collect()
+    }
+
+    async fn segment_sizes(&self) -> Result<Vec<(String, u64)>> {
+        let c = self.client().await?;
+        let found = query(
+            &c,
+            "SELECT segment, count(*) FROM segment_members GROUP BY segment ORDER BY segment",
+            &[],
+        )
+        .await?;
+        found
+            .iter()
+            .map(|r| Ok((col(r, 0)?, count(col(r, 1)?))))
+            .collect()
+    }
+
+    async fn record_segment_sizes(&self, at: DateTime<Utc>, sizes: &[(String, u64)]) -> Result<()> {
+        let mut c = self.client().await?;
+        let tx = c.transaction().await.map_err(pg_err)?;
+        for (segment, n) in sizes {
+            execute(
+                &tx,
+                "INSERT INTO segment_sizes (segment, at, members) VALUES ($1, $2, $3)
+                 ON CONFLICT (segment, at) DO UPDATE SET members = excluded.members",
+                &[
+                    segment,
+                    &to_millis(at),
+                    &(i64::try_from(*n).unwrap_or(i64::MAX)),
+                ],
+            )
+            .await?;
+        }
+        tx.commit().await.map_err(pg_err)
+    }
+
+    async fn segment_size_history(
+        &self,
+        segment: &str,
+        limit: usize,
+    ) -> Result<Vec<(DateTime<Utc>, u64)>> {
+        let c = self.client().await?;
+        let found = query(
+            &c,
+            "SELECT at, members FROM segment_sizes WHERE segment = $1 ORDER BY at DESC LIMIT $2",
+            &[&segment, &sql_limit(limit)],
+        )
+        .await?;
+        found
+            .iter()
+            .map(|r| Ok((from_millis(col(r, 0)?), count(col(r, 1)?))))
+            .collect()
+    }
+
+    async fn events_after(&self, after_seq: i64, limit: usize) -> Result<Vec<StoredEvent>> {
+        let c = self.client().await?;
+        let found = query(
+            &c,
+            "SELECT seq, source_id, profile_id, message_id, kind, name, \"timestamp\", received_at, body
+             FROM events WHERE seq > $1 ORDER BY seq LIMIT $2",
+            &[&after_seq, &sql_limit(limit)],
+        )
+        .await?;
+        rows(found, event_from_row)
     }
 
     async fn queue_reviews(&self, reviews: &[NewReview]) -> Result<usize> {

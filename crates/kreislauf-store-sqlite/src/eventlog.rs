@@ -239,6 +239,27 @@ struct Active {
     len: u64,
     /// In seq order: `entries[i]` is event `first_seq + i`.
     entries: Vec<Entry>,
+    /// Profile → positions in `entries`, so that a timeline does not scan the segment.
+    by_profile: std::collections::HashMap<ProfileId, Vec<u32>>,
+}
+
+impl Active {
+    fn push(&mut self, entry: Entry) {
+        self.by_profile
+            .entry(entry.profile_id)
+            .or_default()
+            .push(self.entries.len() as u32);
+        self.entries.push(entry);
+    }
+}
+
+fn index_by_profile(entries: &[Entry]) -> std::collections::HashMap<ProfileId, Vec<u32>> {
+    let mut by_profile: std::collections::HashMap<ProfileId, Vec<u32>> =
+        std::collections::HashMap::new();
+    for (i, e) in entries.iter().enumerate() {
+        by_profile.entry(e.profile_id).or_default().push(i as u32);
+    }
+    by_profile
 }
 
 struct Sealed {
@@ -419,7 +440,9 @@ impl EventLog {
             state.next_seq += pending.entries.len() as i64;
             state.live += pending.entries.len() as u64;
             state.active.len += pending.bytes;
-            state.active.entries.extend(pending.entries);
+            for entry in pending.entries {
+                state.active.push(entry);
+            }
             state.active.len >= self.segment_bytes
         };
         if full {
@@ -494,6 +517,22 @@ impl EventLog {
             if !e.erased {
                 out.push((a.first_seq + i as i64, e.dedup_hash));
             }
+        }
+        Ok(out)
+    }
+
+    /// Up to `limit` live events after `after_seq`, in seq order.
+    pub fn events_after(&self, after_seq: i64, limit: usize) -> Result<Vec<StoredEvent>> {
+        let state = self.read_state()?;
+        let mut out = Vec::new();
+        let mut seq = after_seq.max(0) + 1;
+        while out.len() < limit && seq < state.next_seq {
+            if let Some(frame) = state.frame_by_seq(seq)? {
+                if frame.flags & FLAG_ERASED == 0 {
+                    out.push(stored(frame)?);
+                }
+            }
+            seq += 1;
         }
         Ok(out)
     }
@@ -624,8 +663,14 @@ impl State {
             }
         }
         let a = &self.active;
-        for (i, e) in a.entries.iter().enumerate() {
-            if !e.erased && members.contains(&e.profile_id) {
+        let positions = members
+            .iter()
+            .filter_map(|p| a.by_profile.get(p))
+            .flatten()
+            .map(|&i| i as usize);
+        for i in positions {
+            let Some(e) = a.entries.get(i) else { continue };
+            if !e.erased {
                 out.push((
                     Located {
                         key: ProfileKey {
@@ -765,6 +810,7 @@ fn open_active(path: &Path, first_seq: i64, committed: i64) -> Result<Active> {
         path: path.to_owned(),
         file,
         len: good,
+        by_profile: index_by_profile(&entries),
         entries,
     })
 }
@@ -795,6 +841,7 @@ fn create_active(dir: &Path, first_seq: i64) -> Result<Active> {
         file,
         len: 0,
         entries: Vec::new(),
+        by_profile: std::collections::HashMap::new(),
     })
 }
 

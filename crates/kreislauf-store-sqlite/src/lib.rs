@@ -16,10 +16,10 @@ use kreislauf_core::{
     Identifier, IdentifierKind, IdentityGraph, IdentityMapping, ProfileId, Source, SourceId,
 };
 use kreislauf_store::{
-    from_millis, to_millis, AuditEntry, ConflictRecord, EraseReport, IdentityRecord, MergeRecord,
-    NewEvent, NewReview, NewSource, ProfileExport, ProfileRecord, Result, ReviewRecord, Store,
-    StoreError, StoreStats, StoredEvent, TimelineCursor, TokenRecord, TraitValue, WriteBatch,
-    WriteKey,
+    from_millis, to_millis, AudienceRecord, AudienceWrite, AuditEntry, ConflictRecord,
+    DefinitionRecord, EraseReport, IdentityRecord, MergeRecord, NewEvent, NewReview, NewSource,
+    ProfileExport, ProfileRecord, Result, ReviewRecord, Store, StoreError, StoreStats, StoredEvent,
+    TimelineCursor, TokenRecord, TraitValue, WriteBatch, WriteKey,
 };
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension, Row, Transaction};
 use serde_json::Value;
@@ -32,7 +32,10 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_init.sql"),
     include_str!("../migrations/0002_reviews.sql"),
     include_str!("../migrations/0003_events_to_log.sql"),
+    include_str!("../migrations/0004_audiences.sql"),
 ];
+/// The `meta` key of the audience watermark.
+const AUDIENCE_WATERMARK: &str = "audience_seq";
 /// The migration that moves events out of SQLite into the event log.
 const EVENTS_TO_LOG: usize = 2;
 /// The `meta` key of the last event seq whose group committed.
@@ -742,6 +745,12 @@ fn erase(
     run(format!(
         "DELETE FROM review_pairs WHERE profile_a IN ({ids}) OR profile_b IN ({ids})"
     ))?;
+    run(format!(
+        "DELETE FROM audience_states WHERE profile_id IN ({ids})"
+    ))?;
+    run(format!(
+        "DELETE FROM segment_members WHERE profile_id IN ({ids})"
+    ))?;
     {
         let mut stmt = tx
             .prepare_cached(
@@ -1096,6 +1105,31 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn unified_profiles(&self, profiles: &[ProfileId]) -> Result<Vec<Option<ProfileRecord>>> {
+        let profiles = profiles.to_vec();
+        self.read(move |c| {
+            let mut out = Vec::with_capacity(profiles.len());
+            let mut seen: std::collections::HashMap<ProfileId, Option<ProfileRecord>> =
+                std::collections::HashMap::new();
+            for p in profiles {
+                let record = match root_of(c, p)? {
+                    Some(root) => match seen.get(&root) {
+                        Some(r) => r.clone(),
+                        None => {
+                            let r = profile_record(c, root)?;
+                            seen.insert(root, r.clone());
+                            r
+                        }
+                    },
+                    None => None,
+                };
+                out.push(record);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     async fn root_of(&self, profile: ProfileId) -> Result<Option<ProfileId>> {
         self.read(move |c| root_of(c, profile)).await
     }
@@ -1417,6 +1451,268 @@ impl Store for SqliteStore {
             Ok(record)
         })
         .await
+    }
+
+    async fn put_definition(&self, record: DefinitionRecord) -> Result<()> {
+        self.write(move |c| {
+            let inserted = c
+                .execute(
+                    "INSERT INTO audience_definitions (kind, name, version, hash, body, created_at, created_by)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
+                    params![
+                        record.kind,
+                        record.name,
+                        record.version,
+                        record.hash,
+                        record.body.to_string(),
+                        to_millis(record.created_at),
+                        record.created_by
+                    ],
+                )
+                .map_err(db_err)?;
+            if inserted == 0 {
+                return Err(StoreError::Conflict {
+                    what: format!("{} {} version {}", record.kind, record.name, record.version),
+                });
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn definitions(&self) -> Result<Vec<DefinitionRecord>> {
+        self.read(|c| {
+            collect(
+                c,
+                "SELECT kind, name, version, hash, body, created_at, created_by FROM audience_definitions
+                 ORDER BY kind, name, version",
+                |r| {
+                    Ok(DefinitionRecord {
+                        kind: r.get(0)?,
+                        name: r.get(1)?,
+                        version: r.get(2)?,
+                        hash: r.get(3)?,
+                        body: parse_json(&r.get::<_, String>(4)?)?,
+                        created_at: from_millis(r.get(5)?),
+                        created_by: r.get(6)?,
+                    })
+                },
+            )
+        })
+        .await
+    }
+
+    async fn audience(&self, profiles: &[ProfileId]) -> Result<Vec<AudienceRecord>> {
+        if profiles.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids = member_clause(profiles);
+        self.read(move |c| {
+            collect(
+                c,
+                &format!(
+                    "SELECT profile_id, covers, states, segments, wake_at FROM audience_states
+                     WHERE profile_id IN ({ids}) ORDER BY profile_id"
+                ),
+                |r| {
+                    Ok(AudienceRecord {
+                        profile_id: r.get(0)?,
+                        covers: parse_json(&r.get::<_, String>(1)?)?,
+                        states: parse_json(&r.get::<_, String>(2)?)?,
+                        segments: parse_json(&r.get::<_, String>(3)?)?,
+                        wake_at: opt_millis(r.get(4)?),
+                    })
+                },
+            )
+        })
+        .await
+    }
+
+    async fn write_audience(&self, write: AudienceWrite) -> Result<()> {
+        self.write(move |c| {
+            let tx = c.transaction().map_err(db_err)?;
+            {
+                let mut upsert = tx
+                    .prepare_cached(
+                        "INSERT INTO audience_states (profile_id, covers, states, segments, wake_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5)
+                         ON CONFLICT (profile_id) DO UPDATE SET covers = excluded.covers, states = excluded.states,
+                             segments = excluded.segments, wake_at = excluded.wake_at",
+                    )
+                    .map_err(db_err)?;
+                for a in &write.upserts {
+                    upsert
+                        .execute(params![
+                            a.profile_id,
+                            Value::from(a.covers.clone()).to_string(),
+                            a.states.to_string(),
+                            Value::from(a.segments.clone()).to_string(),
+                            a.wake_at.map(to_millis)
+                        ])
+                        .map_err(db_err)?;
+                }
+                let mut delete = tx
+                    .prepare_cached("DELETE FROM audience_states WHERE profile_id = ?1")
+                    .map_err(db_err)?;
+                for p in &write.deletes {
+                    delete.execute([p]).map_err(db_err)?;
+                }
+                let mut enter = tx
+                    .prepare_cached(
+                        "INSERT INTO segment_members (segment, profile_id, entered_at) VALUES (?1, ?2, ?3)
+                         ON CONFLICT DO NOTHING",
+                    )
+                    .map_err(db_err)?;
+                let mut exit = tx
+                    .prepare_cached("DELETE FROM segment_members WHERE segment = ?1 AND profile_id = ?2")
+                    .map_err(db_err)?;
+                for m in &write.changes {
+                    if m.entered {
+                        enter
+                            .execute(params![m.segment, m.profile_id, to_millis(m.at)])
+                            .map_err(db_err)?;
+                    } else {
+                        exit.execute(params![m.segment, m.profile_id]).map_err(db_err)?;
+                    }
+                }
+            }
+            if let Some(seq) = write.watermark {
+                tx.execute(
+                    "INSERT INTO meta (key, value) VALUES (?1, ?2)
+                     ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                    params![AUDIENCE_WATERMARK, seq.to_string()],
+                )
+                .map_err(db_err)?;
+            }
+            tx.commit().map_err(db_err)
+        })
+        .await
+    }
+
+    async fn audience_due(&self, until: DateTime<Utc>, limit: usize) -> Result<Vec<ProfileId>> {
+        self.read(move |c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT profile_id FROM audience_states WHERE wake_at <= ?1 ORDER BY wake_at LIMIT ?2",
+                )
+                .map_err(db_err)?;
+            let rows = stmt
+                .query_map(params![to_millis(until), limit as i64], |r| r.get(0))
+                .map_err(db_err)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_err)
+        })
+        .await
+    }
+
+    async fn next_audience_wake(&self) -> Result<Option<DateTime<Utc>>> {
+        self.read(|c| {
+            c.query_row(
+                "SELECT min(wake_at) FROM audience_states WHERE wake_at IS NOT NULL",
+                [],
+                |r| r.get::<_, Option<i64>>(0),
+            )
+            .map(opt_millis)
+            .map_err(db_err)
+        })
+        .await
+    }
+
+    async fn audience_watermark(&self) -> Result<i64> {
+        self.read(|c| {
+            let value: Option<String> = c
+                .query_row(
+                    "SELECT value FROM meta WHERE key = ?1",
+                    [AUDIENCE_WATERMARK],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(db_err)?;
+            Ok(value.and_then(|v| v.parse().ok()).unwrap_or(0))
+        })
+        .await
+    }
+
+    async fn segment_members(
+        &self,
+        segment: &str,
+        after: ProfileId,
+        limit: usize,
+    ) -> Result<Vec<ProfileId>> {
+        let segment = segment.to_owned();
+        self.read(move |c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT profile_id FROM segment_members WHERE segment = ?1 AND profile_id > ?2
+                     ORDER BY profile_id LIMIT ?3",
+                )
+                .map_err(db_err)?;
+            let rows = stmt
+                .query_map(params![segment, after, limit as i64], |r| r.get(0))
+                .map_err(db_err)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_err)
+        })
+        .await
+    }
+
+    async fn segment_sizes(&self) -> Result<Vec<(String, u64)>> {
+        self.read(|c| {
+            collect(
+                c,
+                "SELECT segment, count(*) FROM segment_members GROUP BY segment ORDER BY segment",
+                |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)),
+            )
+        })
+        .await
+    }
+
+    async fn record_segment_sizes(&self, at: DateTime<Utc>, sizes: &[(String, u64)]) -> Result<()> {
+        let sizes = sizes.to_vec();
+        self.write(move |c| {
+            let tx = c.transaction().map_err(db_err)?;
+            {
+                let mut stmt = tx
+                    .prepare_cached(
+                        "INSERT INTO segment_sizes (segment, at, members) VALUES (?1, ?2, ?3)
+                         ON CONFLICT (segment, at) DO UPDATE SET members = excluded.members",
+                    )
+                    .map_err(db_err)?;
+                for (segment, n) in &sizes {
+                    stmt.execute(params![segment, to_millis(at), *n as i64])
+                        .map_err(db_err)?;
+                }
+            }
+            tx.commit().map_err(db_err)
+        })
+        .await
+    }
+
+    async fn segment_size_history(
+        &self,
+        segment: &str,
+        limit: usize,
+    ) -> Result<Vec<(DateTime<Utc>, u64)>> {
+        let segment = segment.to_owned();
+        self.read(move |c| {
+            let mut stmt = c
+                .prepare_cached(
+                    "SELECT at, members FROM segment_sizes WHERE segment = ?1 ORDER BY at DESC LIMIT ?2",
+                )
+                .map_err(db_err)?;
+            let rows = stmt
+                .query_map(params![segment, limit as i64], |r| {
+                    Ok((from_millis(r.get(0)?), r.get::<_, i64>(1)? as u64))
+                })
+                .map_err(db_err)?;
+            rows.collect::<rusqlite::Result<Vec<_>>>().map_err(db_err)
+        })
+        .await
+    }
+
+    async fn events_after(&self, after_seq: i64, limit: usize) -> Result<Vec<StoredEvent>> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || inner.log.events_after(after_seq, limit))
+            .await
+            .map_err(StoreError::backend)?
     }
 
     async fn audit(&self, entry: AuditEntry) -> Result<()> {

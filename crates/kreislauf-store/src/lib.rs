@@ -292,6 +292,57 @@ pub struct NewReview {
     pub at: DateTime<Utc>,
 }
 
+/// One stored version of an audience definition (a segment or a computed trait).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DefinitionRecord {
+    /// `segment` or `computed_trait`.
+    pub kind: String,
+    pub name: String,
+    pub version: i64,
+    /// Content hash of the definition: an unchanged definition is not stored again.
+    pub hash: String,
+    /// The definition document; `null` for a deletion.
+    pub body: Value,
+    pub created_at: DateTime<Utc>,
+    pub created_by: String,
+}
+
+/// The audience state of one unified profile: computed-trait states and segment memberships.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AudienceRecord {
+    /// The root profile.
+    pub profile_id: ProfileId,
+    /// The member profiles (root included) whose events the state covers; a merge or unmerge changes
+    /// them and makes the state be recomputed.
+    pub covers: Vec<ProfileId>,
+    /// Computed-trait states (opaque to the store).
+    pub states: Value,
+    /// Segments the profile is in.
+    pub segments: Vec<String>,
+    /// When time alone may next change a membership.
+    pub wake_at: Option<DateTime<Utc>>,
+}
+
+/// A change of one profile's membership in one segment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MembershipChange {
+    pub segment: String,
+    pub profile_id: ProfileId,
+    pub entered: bool,
+    pub at: DateTime<Utc>,
+}
+
+/// Everything one audience pass writes, atomically.
+#[derive(Debug, Clone, Default)]
+pub struct AudienceWrite {
+    pub upserts: Vec<AudienceRecord>,
+    /// Profiles whose state is gone (merged away).
+    pub deletes: Vec<ProfileId>,
+    pub changes: Vec<MembershipChange>,
+    /// The last event seq the pass has taken into account.
+    pub watermark: Option<i64>,
+}
+
 /// Counts for status pages and benchmarks.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoreStats {
@@ -357,6 +408,18 @@ pub trait Store: Send + Sync + 'static {
     async fn root_of(&self, profile: ProfileId) -> Result<Option<ProfileId>>;
     async fn profile_by_identifier(&self, identifier: &Identifier) -> Result<Option<ProfileId>>;
     async fn profile(&self, root: ProfileId) -> Result<Option<ProfileRecord>>;
+    /// The unified profile of each of `profiles` (any member id), `None` for unknown ones; in order.
+    /// Backends answer it in one round trip where they can.
+    async fn unified_profiles(&self, profiles: &[ProfileId]) -> Result<Vec<Option<ProfileRecord>>> {
+        let mut out = Vec::with_capacity(profiles.len());
+        for &p in profiles {
+            out.push(match self.root_of(p).await? {
+                Some(root) => self.profile(root).await?,
+                None => None,
+            });
+        }
+        Ok(out)
+    }
     /// Up to `limit` unified (root) profiles with ids above `after`, in id order, for full scans.
     async fn profiles_after(&self, after: ProfileId, limit: usize) -> Result<Vec<ProfileRecord>>;
     /// Events of a unified profile, newest first (by event time).
@@ -404,6 +467,40 @@ pub trait Store: Send + Sync + 'static {
         at: DateTime<Utc>,
         merge_id: Option<i64>,
     ) -> Result<ReviewRecord>;
+    // Audiences: segments and computed traits.
+    /// Stores a definition version; a `(kind, name, version)` that exists is a `Conflict`.
+    async fn put_definition(&self, record: DefinitionRecord) -> Result<()>;
+    /// Every version of every definition, by kind, name and version.
+    async fn definitions(&self) -> Result<Vec<DefinitionRecord>>;
+    /// The audience states of the given root profiles (those that have one).
+    async fn audience(&self, profiles: &[ProfileId]) -> Result<Vec<AudienceRecord>>;
+    async fn write_audience(&self, write: AudienceWrite) -> Result<()>;
+    /// Root profiles whose `wake_at` is at or before `until`, earliest first.
+    async fn audience_due(&self, until: DateTime<Utc>, limit: usize) -> Result<Vec<ProfileId>>;
+    /// The earliest `wake_at`, if any.
+    async fn next_audience_wake(&self) -> Result<Option<DateTime<Utc>>>;
+    /// The last event seq the audience passes have taken into account (0 if none).
+    async fn audience_watermark(&self) -> Result<i64>;
+    /// Members of a segment with profile ids above `after`, in id order.
+    async fn segment_members(
+        &self,
+        segment: &str,
+        after: ProfileId,
+        limit: usize,
+    ) -> Result<Vec<ProfileId>>;
+    /// Current member count of every segment that has members.
+    async fn segment_sizes(&self) -> Result<Vec<(String, u64)>>;
+    /// Records the sizes at `at` for the size history.
+    async fn record_segment_sizes(&self, at: DateTime<Utc>, sizes: &[(String, u64)]) -> Result<()>;
+    /// A segment's recorded sizes, newest first.
+    async fn segment_size_history(
+        &self,
+        segment: &str,
+        limit: usize,
+    ) -> Result<Vec<(DateTime<Utc>, u64)>>;
+    /// Up to `limit` events after `after_seq`, in seq order (replay after a restart).
+    async fn events_after(&self, after_seq: i64, limit: usize) -> Result<Vec<StoredEvent>>;
+
     async fn audit(&self, entry: AuditEntry) -> Result<()>;
     async fn audit_log(&self, limit: usize) -> Result<Vec<AuditEntry>>;
     async fn stats(&self) -> Result<StoreStats>;

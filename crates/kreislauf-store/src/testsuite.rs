@@ -25,7 +25,7 @@ macro_rules! store_conformance_tests {
             traits_last_write_wins_by_event_time, load_graph_follows_merge_chains, merge_and_unmerge,
             apply_is_all_or_nothing, search_by_trait_uses_unified_value, export_and_erase, dedup_entries_page_in_order,
             profiles_after_pages_roots_only, reviews_keep_their_decisions,
-            identifiers_page_in_order
+            identifiers_page_in_order, audiences_round_trip
         );
     };
     (@each $factory:expr; $($name:ident),*) => {
@@ -706,4 +706,134 @@ pub async fn reviews_keep_their_decisions(store: Arc<dyn Store>) {
     // Erasure removes the person's review rows too.
     store.erase(1, &[], store_audit()).await.unwrap();
     assert!(store.reviews(None, 10).await.unwrap().is_empty());
+}
+
+pub async fn audiences_round_trip(store: Arc<dyn Store>) {
+    let s = two_profiles(&store).await;
+    let definition = |version: i64| DefinitionRecord {
+        kind: "segment".into(),
+        name: "buyers".into(),
+        version,
+        hash: format!("h{version}"),
+        body: json!({"id": "buyers", "condition": {"path": "computed.orders", "ge": version}}),
+        created_at: t(version),
+        created_by: "test".into(),
+    };
+    store.put_definition(definition(1)).await.unwrap();
+    store.put_definition(definition(2)).await.unwrap();
+    assert!(matches!(
+        store.put_definition(definition(2)).await,
+        Err(StoreError::Conflict { .. })
+    ));
+    let stored = store.definitions().await.unwrap();
+    assert_eq!(stored, vec![definition(1), definition(2)]);
+
+    assert_eq!(store.audience_watermark().await.unwrap(), 0);
+    let record = |profile: i64, wake: Option<i64>| AudienceRecord {
+        profile_id: profile,
+        covers: vec![profile],
+        states: json!({"orders": {"c": 1}}),
+        segments: vec!["buyers".into()],
+        wake_at: wake.map(t),
+    };
+    store
+        .write_audience(AudienceWrite {
+            upserts: vec![record(1, Some(100)), record(2, Some(50))],
+            deletes: vec![],
+            changes: vec![
+                MembershipChange {
+                    segment: "buyers".into(),
+                    profile_id: 1,
+                    entered: true,
+                    at: t(10),
+                },
+                MembershipChange {
+                    segment: "buyers".into(),
+                    profile_id: 2,
+                    entered: true,
+                    at: t(10),
+                },
+            ],
+            watermark: Some(2),
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.audience_watermark().await.unwrap(), 2);
+    assert_eq!(
+        store.audience(&[1, 2, 3]).await.unwrap(),
+        vec![record(1, Some(100)), record(2, Some(50))]
+    );
+    assert_eq!(store.audience_due(t(60), 10).await.unwrap(), vec![2]);
+    assert_eq!(store.audience_due(t(100), 10).await.unwrap(), vec![2, 1]);
+    assert_eq!(store.next_audience_wake().await.unwrap(), Some(t(50)));
+    assert_eq!(
+        store.segment_members("buyers", 0, 10).await.unwrap(),
+        vec![1, 2]
+    );
+    assert_eq!(
+        store.segment_members("buyers", 1, 10).await.unwrap(),
+        vec![2]
+    );
+    assert_eq!(
+        store.segment_sizes().await.unwrap(),
+        vec![("buyers".to_string(), 2)]
+    );
+
+    store
+        .write_audience(AudienceWrite {
+            upserts: vec![record(1, None)],
+            deletes: vec![2],
+            changes: vec![MembershipChange {
+                segment: "buyers".into(),
+                profile_id: 2,
+                entered: false,
+                at: t(20),
+            }],
+            watermark: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        store.audience(&[1, 2]).await.unwrap(),
+        vec![record(1, None)]
+    );
+    assert_eq!(store.next_audience_wake().await.unwrap(), None);
+    assert_eq!(store.audience_watermark().await.unwrap(), 2);
+    assert_eq!(
+        store.segment_sizes().await.unwrap(),
+        vec![("buyers".to_string(), 1)]
+    );
+
+    store
+        .record_segment_sizes(t(30), &[("buyers".into(), 2)])
+        .await
+        .unwrap();
+    store
+        .record_segment_sizes(t(40), &[("buyers".into(), 1)])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.segment_size_history("buyers", 10).await.unwrap(),
+        vec![(t(40), 1), (t(30), 2)]
+    );
+
+    let after = store.events_after(0, 10).await.unwrap();
+    assert_eq!(
+        after
+            .iter()
+            .map(|e| e.message_id.as_str())
+            .collect::<Vec<_>>(),
+        ["m1", "m2"]
+    );
+    assert_eq!(store.events_after(after[0].seq, 10).await.unwrap().len(), 1);
+
+    // Erasure takes the person's audience state and memberships with it.
+    store.erase(1, &[], store_audit()).await.unwrap();
+    assert!(store.audience(&[1]).await.unwrap().is_empty());
+    assert!(store
+        .segment_members("buyers", 0, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let _ = s;
 }

@@ -58,6 +58,9 @@ pub enum BenchCommand {
         /// Print the result as one JSON line too.
         #[arg(long)]
         json: bool,
+        /// Keep this many segments (each over its own windowed computed trait) current while ingesting.
+        #[arg(long, default_value_t = 0)]
+        segments: usize,
     },
 }
 
@@ -78,6 +81,7 @@ pub async fn run(cmd: BenchCommand, settings: Settings) -> anyhow::Result<()> {
             rate,
             report_every,
             json,
+            segments,
         } => {
             ingest(
                 settings,
@@ -89,6 +93,7 @@ pub async fn run(cmd: BenchCommand, settings: Settings) -> anyhow::Result<()> {
                     rate,
                     report_every,
                     json,
+                    segments,
                 },
             )
             .await
@@ -104,6 +109,33 @@ struct IngestParams {
     rate: Option<u64>,
     report_every: u64,
     json: bool,
+    segments: usize,
+}
+
+/// `n` computed traits and segments over the benchmark's events: windowed counts and sums of orders by
+/// revenue band, and page views, so that every order changes several of them.
+fn bench_audiences(n: usize) -> String {
+    let mut doc = String::from("computed_traits:\n");
+    for i in 0..n {
+        let (aggregate, of) = if i % 2 == 0 {
+            ("count", "")
+        } else {
+            ("sum", "    of: event.properties.revenue\n")
+        };
+        doc.push_str(&format!(
+            "  - name: orders_{i}\n    aggregate: {aggregate}\n{of}    events: [Order Completed]\n    where: {{ path: event.properties.revenue, ge: {} }}\n    window: {}d\n",
+            (i * 20) % 400,
+            7 + i * 3
+        ));
+    }
+    doc.push_str("segments:\n");
+    for i in 0..n {
+        doc.push_str(&format!(
+            "  - id: segment-{i}\n    condition: {{ all: [ {{ path: computed.orders_{i}, ge: {} }}, {{ path: trait.city, eq: Zürich, ignore_case: true }} ] }}\n",
+            1 + i % 3
+        ));
+    }
+    doc
 }
 
 fn peak_rss_mib() -> f64 {
@@ -189,6 +221,15 @@ async fn ingest(settings: Settings, p: IngestParams) -> anyhow::Result<()> {
     };
     let backend = store.backend_name();
     let engine = crate::start_engine(&settings, store.clone()).await?;
+    let audiences = if p.segments > 0 {
+        let audiences = kreislauf_engine::audience::Audiences::start(engine.clone()).await?;
+        audiences
+            .apply(&bench_audiences(p.segments), "bench")
+            .await?;
+        Some(audiences)
+    } else {
+        None
+    };
     let (_, key) = engine
         .create_source(NewSource {
             name: "bench".into(),
@@ -321,6 +362,28 @@ async fn ingest(settings: Settings, p: IngestParams) -> anyhow::Result<()> {
     }
     let elapsed = started.elapsed().as_secs_f64();
     reporter.abort();
+    let audience_lag = match &audiences {
+        Some(a) => {
+            let t0 = Instant::now();
+            a.catch_up().await?;
+            let lag = t0.elapsed().as_secs_f64();
+            let sizes: Vec<String> = a
+                .segments()
+                .await?
+                .into_iter()
+                .take(5)
+                .map(|s| format!("{} {}", s.id, s.members))
+                .collect();
+            eprintln!(
+                "segments: {} kept current; the audience processor finished {lag:.1}s after the last acknowledgement (first sizes: {})",
+                p.segments,
+                sizes.join(", ")
+            );
+            a.stop();
+            Some(lag)
+        }
+        None => None,
+    };
     let _ = stop_tx.send(());
     server.await??;
     engine.shutdown().await;
@@ -346,6 +409,8 @@ async fn ingest(settings: Settings, p: IngestParams) -> anyhow::Result<()> {
         "throttled_requests": throttled.load(Ordering::Relaxed),
         "peak_rss_mib": peak_rss_mib(),
         "store_mib": dir_size_mib(tmp.path()),
+        "segments": p.segments,
+        "audience_lag_seconds": audience_lag,
     });
     eprintln!(
         "result: {total} events acknowledged (durable) in {elapsed:.1}s = {:.0} events/s; batch latency p50 {:.1} ms, p99 {:.1} ms; peak RSS {:.0} MiB (server and load generator); store {:.0} MiB; {} requests throttled (429)",
@@ -356,7 +421,8 @@ async fn ingest(settings: Settings, p: IngestParams) -> anyhow::Result<()> {
         dir_size_mib(tmp.path()),
         throttled.load(Ordering::Relaxed)
     );
-    if stored != total {
+    // With segments, entries and exits are stored as events too.
+    if stored < total || (p.segments == 0 && stored != total) {
         anyhow::bail!("store holds {stored} events but {total} were acknowledged");
     }
     if p.json {

@@ -105,6 +105,8 @@ pub async fn run(args: DemoArgs, settings: Settings) -> anyhow::Result<()> {
         keys.push(key.key);
     }
     let (_, token) = engine.create_token("demo").await?;
+    let audiences = kreislauf_engine::audience::Audiences::start(engine.clone()).await?;
+    audiences.apply(DEMO_AUDIENCES, "demo").await?;
     let listener = match tokio::net::TcpListener::bind(args.listen).await {
         Ok(l) => l,
         Err(_) => tokio::net::TcpListener::bind("127.0.0.1:0").await?,
@@ -112,13 +114,14 @@ pub async fn run(args: DemoArgs, settings: Settings) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server_engine = engine.clone();
+    let server_audiences = audiences.clone();
     let server = tokio::spawn(async move {
         let shutdown = async move {
             tokio::select! { _ = stop_rx => {}, _ = crate::shutdown_signal() => {} }
         };
         kreislauf_server::serve(
             listener,
-            kreislauf_server::AppState::new(server_engine),
+            kreislauf_server::AppState::with_audiences(server_engine, server_audiences),
             shutdown,
         )
         .await
@@ -190,6 +193,7 @@ pub async fn run(args: DemoArgs, settings: Settings) -> anyhow::Result<()> {
             );
             batches[1].push(json!({"type":"identify","userId":format!("wc-{c}"),"messageId":format!("demo-wc-{c}"),"timestamp":at(&mut rng),
                 "traits":{"email":club_email,"first_name":first_t,"last_name":last_t,"loyalty_card":card,"salutation":"Herr","locale":"de-CH",
+                    "consent":{"wine_club":{"email":{"marketing":c == 0 || rng.gen_bool(0.7)}}},
                     "birthday":birthday,"street":street,"postal_code":postcode,"city":city,"phone":mobile}}));
             if c != 0 && rng.gen_bool(0.05) {
                 // The same person opens a second wine-club account with another address (no shared identifier).
@@ -344,6 +348,13 @@ pub async fn run(args: DemoArgs, settings: Settings) -> anyhow::Result<()> {
             evidence.join(", ")
         );
     }
+    audiences.catch_up().await?;
+    println!(
+        "\nSegments (`kreislauf segment list`), kept current as events arrive and time passes:"
+    );
+    for s in audiences.segments().await? {
+        println!("  {:<22} {:>6} members  {}", s.id, s.members, s.name);
+    }
     println!(
         "\nStore: {}   Admin token: {token}",
         settings.data_dir.join("kreislauf.db").display()
@@ -357,7 +368,45 @@ pub async fn run(args: DemoArgs, settings: Settings) -> anyhow::Result<()> {
         println!("Serving on http://{addr} — Ctrl-C to stop.");
     }
     server.await??;
+    audiences.stop();
     engine.shutdown().await;
     let _ = Arc::clone(&store);
     Ok(())
 }
+
+/// The demo's computed traits and segments: the wine club's audience for the Prosecco story.
+const DEMO_AUDIENCES: &str = r#"
+computed_traits:
+  - name: sparkling_purchases_30d
+    aggregate: count
+    events: [Order Completed]
+    brands: [supermarket]
+    where: { path: event.properties.products.0.category, eq: Schaumwein }
+    window: 30d
+  - name: lifetime_value_chf
+    aggregate: sum
+    of: event.properties.revenue
+    events: [Order Completed]
+    window: lifetime
+  - name: recipe_views_30d
+    aggregate: count
+    events: [Risotto mit Spargel]
+    brands: [recipe-site]
+    window: 30d
+segments:
+  - id: sparkling-wine-club
+    name: Sparkling-wine buyers (30 days) with wine-club e-mail consent
+    condition:
+      all:
+        - { path: computed.sparkling_purchases_30d, ge: 1 }
+        - { path: consent.wine_club.email.marketing, eq: true }
+  - id: recipe-readers
+    name: Read a recipe in the last 30 days
+    condition: { path: computed.recipe_views_30d, ge: 1 }
+  - id: cross-brand-foodies
+    name: Sparkling-wine buyers who also read recipes
+    condition:
+      all:
+        - { in_segment: sparkling-wine-club }
+        - { in_segment: recipe-readers }
+"#;

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 use kreislauf_core::{Identifier, IdentifierKind};
+use kreislauf_engine::audience::Audiences;
 use kreislauf_engine::import::{import_csv, ImportKind};
 use kreislauf_engine::{Engine, EngineConfig, Metrics, SystemClock};
 use kreislauf_store::{NewSource, Store};
@@ -80,9 +81,42 @@ enum Command {
     /// Data quality: how clean the profiles are, and likely duplicates.
     #[command(subcommand)]
     Quality(QualityCommand),
+    /// Segments and computed traits: define, preview, list, export.
+    #[command(subcommand)]
+    Segment(SegmentCommand),
     /// Benchmarks.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+}
+
+#[derive(Subcommand)]
+enum SegmentCommand {
+    /// Apply a definition file (YAML or JSON with `computed_traits` and `segments`). Changed definitions
+    /// get a new version; profiles are recomputed before the command returns.
+    Apply { file: PathBuf },
+    /// Segments in force with their member counts.
+    List,
+    /// One segment: definition, versions, member count over time.
+    Show { id: String },
+    /// Estimated size and a sample of members of a segment definition file, without saving it.
+    Preview {
+        file: PathBuf,
+        /// Profiles to evaluate at most (the estimate is exact when all are).
+        #[arg(long, default_value_t = 100_000)]
+        scan: usize,
+        #[arg(long, default_value_t = 10)]
+        sample: usize,
+    },
+    /// Members as CSV with the named traits and computed traits.
+    Export {
+        id: String,
+        /// Comma-separated trait or computed-trait names.
+        #[arg(long, default_value = "")]
+        traits: String,
+        /// Output file (default: standard output).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -276,6 +310,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             apply,
             auto,
         }) => quality_dedupe(&settings, &country, apply, auto).await,
+        Command::Segment(cmd) => segment(cmd, &settings).await,
         Command::Bench(cmd) => bench::run(cmd, settings).await,
     }
 }
@@ -393,8 +428,10 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         "  ingest:   POST http://{addr}/v1/batch (Segment HTTP API, write key as Basic user)"
     );
     eprintln!("  admin:    http://{addr}/api (Bearer token: `kreislauf token create NAME`), OpenAPI at /api/openapi.json");
-    let state = kreislauf_server::AppState::new(engine.clone());
+    let audiences = Audiences::start(engine.clone()).await?;
+    let state = kreislauf_server::AppState::with_audiences(engine.clone(), audiences.clone());
     kreislauf_server::serve(listener, state, shutdown_signal()).await?;
+    audiences.stop();
     engine.shutdown().await;
     eprintln!("stopped; every acknowledged event is committed");
     Ok(())
@@ -530,6 +567,115 @@ async fn source(cmd: SourceCommand, settings: &Settings) -> anyhow::Result<()> {
         SourceCommand::RevokeKey { key } => {
             store.revoke_write_key(&key, now).await?;
             eprintln!("revoked");
+        }
+    }
+    Ok(())
+}
+
+async fn segment(cmd: SegmentCommand, settings: &Settings) -> anyhow::Result<()> {
+    let (store, _lock) = open_writer(settings).await?;
+    let engine = start_engine(settings, store).await?;
+    let audiences = Audiences::start(engine.clone()).await?;
+    let result = segment_command(cmd, &audiences).await;
+    audiences.stop();
+    engine.shutdown().await;
+    result
+}
+
+async fn segment_command(cmd: SegmentCommand, audiences: &Audiences) -> anyhow::Result<()> {
+    let read = |file: &Path| {
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))
+    };
+    match cmd {
+        SegmentCommand::Apply { file } => {
+            let text = read(&file)?;
+            let report = audiences
+                .apply(&text, "cli")
+                .await
+                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            eprintln!("recomputing profiles …");
+            audiences.catch_up().await?;
+            for d in &report.definitions {
+                println!(
+                    "{:<15} {:<32} v{:<4} {}",
+                    d.kind, d.name, d.version, d.outcome
+                );
+            }
+        }
+        SegmentCommand::List => {
+            println!("{:<32} {:>10} {:>8}  name", "id", "members", "version");
+            for s in audiences.segments().await? {
+                println!(
+                    "{:<32} {:>10} {:>8}  {}",
+                    s.id, s.members, s.version, s.name
+                );
+            }
+        }
+        SegmentCommand::Show { id } => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&audiences.segment(&id).await?)?
+            );
+        }
+        SegmentCommand::Preview { file, scan, sample } => {
+            let text = read(&file)?;
+            let preview = audiences
+                .preview(&text, scan, sample)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+            println!(
+                "{} {} of {} profiles (matched {} of {} evaluated); sample: {:?}",
+                if preview.exact { "exactly" } else { "about" },
+                preview.estimated_size,
+                preview.profiles,
+                preview.matched,
+                preview.scanned,
+                preview.sample
+            );
+        }
+        SegmentCommand::Export { id, traits, out } => {
+            let traits: Vec<String> = traits
+                .split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(String::from)
+                .collect();
+            let total = audiences.size(&id).await?;
+            let sink: Box<dyn std::io::Write> = match &out {
+                Some(path) => Box::new(BufWriter::new(
+                    File::create(path)
+                        .with_context(|| format!("cannot create {}", path.display()))?,
+                )),
+                None => Box::new(BufWriter::new(std::io::stdout().lock())),
+            };
+            let mut writer = csv::Writer::from_writer(sink);
+            let mut header = vec!["profile_id".to_string()];
+            header.extend(traits.iter().cloned());
+            writer.write_record(&header)?;
+            let bar = indicatif::ProgressBar::new(total);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} members",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            let mut after = 0;
+            loop {
+                let (rows, next) = audiences.export_page(&id, &traits, after, 1000).await?;
+                for row in &rows {
+                    writer.write_record(row)?;
+                }
+                bar.inc(rows.len() as u64);
+                match next {
+                    Some(n) => after = n,
+                    None => break,
+                }
+            }
+            writer.flush()?;
+            bar.finish_and_clear();
+            if let Some(path) = out {
+                eprintln!("{} members written to {}", bar.position(), path.display());
+            }
         }
     }
     Ok(())

@@ -176,3 +176,94 @@ fn demo_replays_the_retail_group_and_reports() {
     assert!(again.status.success());
     assert!(String::from_utf8_lossy(&again.stdout).contains("50 customers"));
 }
+
+#[test]
+fn segments_are_applied_previewed_listed_and_exported_from_the_cli() {
+    let dir = tempfile::tempdir().expect("tmp");
+    cli(
+        dir.path(),
+        &[
+            "source",
+            "create",
+            "crm",
+            "--brand",
+            "supermarket",
+            "--channel",
+            "crm",
+        ],
+    );
+    let csv = dir.path().join("kunden.csv");
+    std::fs::write(
+        &csv,
+        "user_id,first_name,city\nk-1,Anna,Zürich\nk-2,Ben,Bern\nk-3,Clara,ZUERICH\n",
+    )
+    .expect("csv");
+    cli(
+        dir.path(),
+        &[
+            "import",
+            "customers",
+            csv.to_str().expect("path"),
+            "--source",
+            "crm",
+        ],
+    );
+    let definitions = dir.path().join("segments.yaml");
+    std::fs::write(
+        &definitions,
+        "segments:\n  - id: zurich\n    name: Customers in Zürich\n    condition: { path: trait.city, eq: Zürich, ignore_case: true }\n",
+    )
+    .expect("yaml");
+    let preview_file = dir.path().join("preview.yaml");
+    std::fs::write(
+        &preview_file,
+        "id: bern\ncondition: { path: trait.city, eq: Bern }\n",
+    )
+    .expect("yaml");
+    let preview = cli(
+        dir.path(),
+        &["segment", "preview", preview_file.to_str().expect("path")],
+    );
+    assert!(preview.starts_with("exactly 1 of 3 profiles"), "{preview}");
+
+    let applied = cli(
+        dir.path(),
+        &["segment", "apply", definitions.to_str().expect("path")],
+    );
+    assert!(
+        applied.contains("zurich") && applied.contains("created"),
+        "{applied}"
+    );
+    let listed = cli(dir.path(), &["segment", "list"]);
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.starts_with("zurich") && l.contains(" 2 ")),
+        "{listed}"
+    );
+    let exported = cli(
+        dir.path(),
+        &["segment", "export", "zurich", "--traits", "first_name,city"],
+    );
+    let lines: Vec<&str> = exported.lines().collect();
+    assert_eq!(lines[0], "profile_id,first_name,city");
+    assert_eq!(lines.len(), 3, "{exported}");
+    assert!(
+        lines[1..].iter().any(|l| l.ends_with(",Anna,Zürich")),
+        "{exported}"
+    );
+
+    let broken = dir.path().join("broken.yaml");
+    std::fs::write(
+        &broken,
+        "segments:\n  - id: x\n    condition: { path: trait.city, equals: Bern }\n",
+    )
+    .expect("yaml");
+    let out = cli_output(
+        dir.path(),
+        &["segment", "apply", broken.to_str().expect("path")],
+    );
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("segments[0].condition"), "{stderr}");
+}
