@@ -533,7 +533,7 @@ fn erased_hash(salt: &str, id: &Identifier) -> String {
 }
 
 /// Identifiers the writer keeps in memory before it starts its cache afresh (about 100 bytes each).
-const IDENTITY_CACHE_MAX: usize = 1_000_000;
+const IDENTITY_CACHE_MAX: usize = 500_000;
 
 struct Writer {
     /// The identity graph around everything this writer has seen; see `commit_group`.

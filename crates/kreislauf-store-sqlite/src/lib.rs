@@ -173,7 +173,8 @@ fn configure(conn: &Connection, writer: bool) -> Result<()> {
          PRAGMA journal_size_limit = 67108864;",
     )
     .map_err(db_err)?;
-    let cache_kib = if writer { 128 * 1024 } else { 16 * 1024 };
+    // Events live in the event log, so the database holds only metadata: small caches suffice.
+    let cache_kib = if writer { 32 * 1024 } else { 8 * 1024 };
     conn.execute_batch(&format!("PRAGMA cache_size = -{cache_kib};"))
         .map_err(db_err)?;
     Ok(())
