@@ -340,7 +340,7 @@ impl Audiences {
         let Some(record) = record else {
             return Ok(json!({"computed": {}, "segments": []}));
         };
-        let states: ProfileTraitStates = serde_json::from_value(record.states).unwrap_or_default();
+        let states: ProfileTraitStates = serde_json::from_str(&record.states).unwrap_or_default();
         let computed: Map<String, Value> = registries
             .traits
             .iter()
@@ -393,7 +393,7 @@ impl Audiences {
                 scanned += 1;
                 let record = states.get(&profile.id);
                 let trait_states: ProfileTraitStates = record
-                    .map(|r| serde_json::from_value(r.states.clone()).unwrap_or_default())
+                    .map(|r| serde_json::from_str(&r.states).unwrap_or_default())
                     .unwrap_or_default();
                 let members: BTreeSet<String> = record
                     .map(|r| r.segments.iter().cloned().collect())
@@ -449,7 +449,7 @@ impl Audiences {
             .map(|a| {
                 (
                     a.profile_id,
-                    serde_json::from_value(a.states).unwrap_or_default(),
+                    serde_json::from_str(&a.states).unwrap_or_default(),
                 )
             })
             .collect();
@@ -632,6 +632,15 @@ fn evaluate_all(
     segments.evaluate(&with, now, &facts.segments)
 }
 
+/// Whether an event may have changed the profile's traits or identities (so every segment is evaluated).
+fn changes_profile_facts(e: &StoredEvent) -> bool {
+    matches!(e.kind.as_str(), "identify" | "alias" | "group")
+        || e.body
+            .get("context")
+            .and_then(|c| c.get("traits"))
+            .is_some()
+}
+
 /// The event as the computed-trait rules see it.
 fn trait_event<'a>(event: &'a StoredEvent, source: &'a str, brand: &'a str) -> TraitEvent<'a> {
     let name = event.name.as_deref().unwrap_or(event.kind.as_str());
@@ -774,7 +783,7 @@ impl Processor {
                 let mut stored_covers = a.covers.clone();
                 stored_covers.sort_unstable();
                 (
-                    serde_json::from_value::<ProfileTraitStates>(a.states).unwrap_or_default(),
+                    serde_json::from_str::<ProfileTraitStates>(&a.states).unwrap_or_default(),
                     a.segments.into_iter().collect(),
                     stored_covers == covers,
                 )
@@ -869,6 +878,20 @@ impl Processor {
                 by_root.entry(root).or_default().push(e);
             }
         }
+        // The fast path: a profile whose events no computed trait reads and that changed no trait or
+        // identity keeps its state and memberships untouched (unless its state must be rebuilt, which the
+        // next relevant event or regrouping does).
+        by_root.retain(|_, evs| {
+            evs.iter().any(|e| {
+                if changes_profile_facts(e) {
+                    return true;
+                }
+                let (source, brand) = self.source_names(e.source_id);
+                let event = trait_event(e, &source, &brand);
+                let relevant = registries.traits.matching(&event).next().is_some();
+                relevant
+            })
+        });
         let roots: Vec<ProfileId> = by_root.keys().copied().collect();
         let mut stored: HashMap<ProfileId, AudienceRecord> = self
             .store()
@@ -905,12 +928,7 @@ impl Processor {
                 if let Some(update) = pass.membership {
                     w.apply(update, e.seq);
                 }
-                if matches!(e.kind.as_str(), "identify" | "alias" | "group")
-                    || e.body
-                        .get("context")
-                        .and_then(|c| c.get("traits"))
-                        .is_some()
-                {
+                if changes_profile_facts(e) {
                     w.full_evaluation = true;
                 }
                 w.last_seq = e.seq;
@@ -987,7 +1005,7 @@ impl Processor {
             write.upserts.push(AudienceRecord {
                 profile_id: w.record.id,
                 covers,
-                states: serde_json::to_value(&w.states).unwrap_or(Value::Null),
+                states: serde_json::to_string(&w.states).unwrap_or_default(),
                 segments: w.members.iter().cloned().collect(),
                 wake_at,
             });

@@ -1490,7 +1490,7 @@ impl Store for PostgresStore {
                 Ok(AudienceRecord {
                     profile_id: col(r, 0)?,
                     covers: parse_json(col(r, 1)?)?,
-                    states: parse_json(col(r, 2)?)?,
+                    states: col(r, 2)?,
                     segments: parse_json(col(r, 3)?)?,
                     wake_at: opt_millis(col(r, 4)?),
                 })
@@ -1511,7 +1511,7 @@ impl Store for PostgresStore {
                 &[
                     &a.profile_id,
                     &Value::from(a.covers.clone()).to_string(),
-                    &a.states.to_string(),
+                    &a.states,
                     &Value::from(a.segments.clone()).to_string(),
                     &a.wake_at.map(to_millis),
                 ],

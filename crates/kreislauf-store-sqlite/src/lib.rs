@@ -1519,7 +1519,7 @@ impl Store for SqliteStore {
                     Ok(AudienceRecord {
                         profile_id: r.get(0)?,
                         covers: parse_json(&r.get::<_, String>(1)?)?,
-                        states: parse_json(&r.get::<_, String>(2)?)?,
+                        states: r.get(2)?,
                         segments: parse_json(&r.get::<_, String>(3)?)?,
                         wake_at: opt_millis(r.get(4)?),
                     })
@@ -1546,7 +1546,7 @@ impl Store for SqliteStore {
                         .execute(params![
                             a.profile_id,
                             Value::from(a.covers.clone()).to_string(),
-                            a.states.to_string(),
+                            a.states,
                             Value::from(a.segments.clone()).to_string(),
                             a.wake_at.map(to_millis)
                         ])

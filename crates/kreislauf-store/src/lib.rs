@@ -315,8 +315,8 @@ pub struct AudienceRecord {
     /// The member profiles (root included) whose events the state covers; a merge or unmerge changes
     /// them and makes the state be recomputed.
     pub covers: Vec<ProfileId>,
-    /// Computed-trait states (opaque to the store).
-    pub states: Value,
+    /// Computed-trait states as JSON text (opaque to the store: parsed only by the audience engine).
+    pub states: String,
     /// Segments the profile is in.
     pub segments: Vec<String>,
     /// When time alone may next change a membership.

@@ -732,7 +732,7 @@ pub async fn audiences_round_trip(store: Arc<dyn Store>) {
     let record = |profile: i64, wake: Option<i64>| AudienceRecord {
         profile_id: profile,
         covers: vec![profile],
-        states: json!({"orders": {"c": 1}}),
+        states: json!({"orders": {"c": 1}}).to_string(),
         segments: vec!["buyers".into()],
         wake_at: wake.map(t),
     };
