@@ -33,6 +33,10 @@ pub struct IdentityMapping {
     pub phone: Vec<String>,
     #[serde(default = "default_loyalty_names")]
     pub loyalty_card: Vec<String>,
+    /// ISO country (CH, DE, AT, LI, …) for reading this source's phone numbers and postcodes when the data
+    /// names none; CH when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_country: Option<String>,
 }
 
 fn default_email_names() -> Vec<String> {
@@ -59,6 +63,7 @@ impl Default for IdentityMapping {
             email: default_email_names(),
             phone: default_phone_names(),
             loyalty_card: default_loyalty_names(),
+            default_country: None,
         }
     }
 }

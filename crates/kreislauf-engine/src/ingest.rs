@@ -29,6 +29,8 @@ use crate::clock::Clock;
 use crate::dedup::DedupIndex;
 use crate::known::KnownIdentifiers;
 use crate::metrics::Metrics;
+use crate::quality::{check_traits, CheckedTrait};
+use kreislauf_quality::Country;
 
 /// Tuning of the ingest pipeline.
 #[derive(Debug, Clone)]
@@ -76,7 +78,7 @@ enum Job {
         events: Vec<Event>,
         /// Per event: the dedup hash and the body as JSON text, computed by the caller's task so that the
         /// single writer does not.
-        prepared: Vec<(u64, String)>,
+        prepared: Vec<Prepared>,
         reply: oneshot::Sender<Result<IngestOutcome, EngineError>>,
         _permit: OwnedSemaphorePermit,
     },
@@ -350,12 +352,22 @@ impl Engine {
             .try_acquire_many_owned(n)
             .map_err(|_| EngineError::Overloaded)?;
         self.inner.metrics.queued_events.add(i64::from(n));
+        let country = source
+            .identity_mapping
+            .default_country
+            .as_deref()
+            .and_then(Country::parse)
+            .unwrap_or(Country::CH);
+        let today = self.inner.clock.now().date_naive();
         let prepared = events
             .iter()
             .map(|e| {
                 (
                     DedupIndex::hash(source.id, &e.message_id),
                     serde_json::to_string(&e.body).unwrap_or_default(),
+                    e.profile_traits()
+                        .map(|traits| check_traits(traits, country, today))
+                        .unwrap_or_default(),
                 )
             })
             .collect();
@@ -554,10 +566,14 @@ struct Writer {
     known: KnownIdentifiers,
 }
 
+/// Per event, computed by the caller's task so that the single writer does not: the dedup hash, the body
+/// as JSON text and the checked profile traits.
+type Prepared = (u64, String, Vec<CheckedTrait>);
+
 struct Pending {
     source: Arc<Source>,
     events: Vec<Event>,
-    prepared: Vec<(u64, String)>,
+    prepared: Vec<Prepared>,
     reply: oneshot::Sender<Result<IngestOutcome, EngineError>>,
     outcome: IngestOutcome,
 }
@@ -915,7 +931,7 @@ impl Writer {
         let to_verify: Vec<i64> = group
             .iter()
             .flat_map(|job| job.prepared.iter())
-            .flat_map(|(h, _)| self.dedup.candidates(*h))
+            .flat_map(|(h, _, _)| self.dedup.candidates(*h))
             .collect();
         let stored: HashSet<(SourceId, String)> = if to_verify.is_empty() {
             HashSet::new()
@@ -936,7 +952,7 @@ impl Writer {
         for job in &group {
             let (mut duplicates, mut suppressed) = (0, 0);
             let mut flags = Vec::with_capacity(job.events.len());
-            for (event, (h, _)) in job.events.iter().zip(&job.prepared) {
+            for (event, (h, _, _)) in job.events.iter().zip(&job.prepared) {
                 let key = (job.source.id, event.message_id.as_str());
                 let pending = self
                     .pending
@@ -1007,7 +1023,7 @@ impl Writer {
         for (job, flags) in group.iter_mut().zip(&keep) {
             let source_id = job.source.id;
             let mapping = &job.source.identity_mapping;
-            for ((event, (h, body)), _) in job
+            for ((event, (h, body, checked)), _) in job
                 .events
                 .iter()
                 .zip(job.prepared.iter_mut())
@@ -1047,16 +1063,16 @@ impl Writer {
                         at: now,
                     });
                 }
-                if let Some(traits) = event.profile_traits() {
-                    for (key, value) in traits {
-                        batch.traits.push(TraitWrite {
-                            profile_id: profile,
-                            key: key.clone(),
-                            value: value.clone(),
-                            source_id,
-                            event_time: event.timestamp,
-                        });
-                    }
+                for t in std::mem::take(checked) {
+                    batch.traits.push(TraitWrite {
+                        profile_id: profile,
+                        key: t.key,
+                        value: t.value,
+                        source_id,
+                        event_time: event.timestamp,
+                        raw: t.raw,
+                        status: t.status,
+                    });
                 }
                 batch.events.push(NewEvent {
                     source_id,
@@ -1086,7 +1102,7 @@ impl Writer {
     /// Removes a group's messages from the pending set.
     fn forget_pending(&mut self, keep: &[Vec<bool>], group: &[Pending]) {
         for (job, flags) in group.iter().zip(keep) {
-            for ((event, (h, _)), _) in job
+            for ((event, (h, _, _)), _) in job
                 .events
                 .iter()
                 .zip(&job.prepared)

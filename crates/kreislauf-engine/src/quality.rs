@@ -65,7 +65,87 @@ fn field_name(field: Field) -> &'static str {
     }
 }
 
-/// A field's raw text and the source that set it.
+/// The field a top-level trait name holds, if a quality check knows it.
+fn field_of_trait(name: &str) -> Option<Field> {
+    Field::ALL
+        .iter()
+        .copied()
+        .find(|f| trait_names(*f).contains(&name))
+}
+
+/// One trait as stored after the checks: the normalised value, what was received when that differs,
+/// and the field's status.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckedTrait {
+    pub key: String,
+    pub value: Value,
+    pub raw: Option<Value>,
+    pub status: Option<Value>,
+}
+
+/// Checks and normalises the traits of an identify message before they are stored (issue 3: "clean the
+/// vegetables before you cook"). Fields the checks know (e-mail, phone, names, street, postcode, country,
+/// birth date) get their normalised value, with the raw value kept beside it and a status; an invalid value
+/// is stored as received, flagged. Other traits pass unchanged. `default_country` is the source's (phone
+/// numbers and postcodes), unless the traits name a country.
+pub fn check_traits(
+    traits: &serde_json::Map<String, Value>,
+    default_country: Country,
+    today: NaiveDate,
+) -> Vec<CheckedTrait> {
+    let country = trait_names(Field::Country)
+        .iter()
+        .filter_map(|n| traits.get(*n)?.as_str())
+        .find_map(Country::parse)
+        .unwrap_or(default_country);
+    traits
+        .iter()
+        .map(|(key, value)| {
+            let text = match value {
+                Value::String(s) => Some(s.clone()),
+                Value::Number(n) => Some(n.to_string()),
+                _ => None,
+            };
+            let (Some(field), Some(text)) = (field_of_trait(key), text) else {
+                return CheckedTrait {
+                    key: key.clone(),
+                    value: value.clone(),
+                    raw: None,
+                    status: None,
+                };
+            };
+            let outcome = check_field(field, &text, country, today);
+            let mut status = serde_json::to_value(&outcome.status).unwrap_or(Value::Null);
+            if let (Some(obj), Some(suggestion)) = (status.as_object_mut(), &outcome.suggestion) {
+                obj.insert("suggestion".into(), Value::from(suggestion.clone()));
+            }
+            if let (Some(obj), false) = (status.as_object_mut(), outcome.details.is_empty()) {
+                obj.insert("details".into(), Value::Object(outcome.details.clone()));
+            }
+            let normalised = outcome.value.filter(|v| *v != text).map(Value::from);
+            CheckedTrait {
+                key: key.clone(),
+                raw: normalised.as_ref().map(|_| value.clone()),
+                value: normalised.unwrap_or_else(|| value.clone()),
+                status: Some(status),
+            }
+        })
+        .collect()
+}
+
+fn check_field(field: Field, value: &str, country: Country, today: NaiveDate) -> FieldOutcome {
+    match field {
+        Field::Email => email::validate(value),
+        Field::Phone => phone::validate(value, country),
+        Field::FirstName | Field::LastName => name::normalise(value),
+        Field::Street => address::normalise_street(value, country),
+        Field::PostalCode => address::validate_postal_code(value, country),
+        Field::Country => address::validate_country(value),
+        Field::BirthDate => birth_date::validate(value, today),
+    }
+}
+
+/// A field's raw text (as received, before normalisation) and the source that set it.
 fn raw_field(profile: &ProfileRecord, field: Field) -> Option<(String, SourceId)> {
     trait_names(field).iter().find_map(|name| {
         let (value, source) = match name.split_once('.') {
@@ -75,7 +155,10 @@ fn raw_field(profile: &ProfileRecord, field: Field) -> Option<(String, SourceId)
             }
             None => {
                 let t = profile.traits.get(*name)?;
-                (t.value.clone(), t.source_id)
+                (
+                    t.raw.clone().unwrap_or_else(|| t.value.clone()),
+                    t.source_id,
+                )
             }
         };
         match value {
@@ -134,15 +217,7 @@ fn assess_values(
         let Some((value, _)) = raw.get(&field) else {
             return FieldOutcome::missing();
         };
-        match field {
-            Field::Email => email::validate(value),
-            Field::Phone => phone::validate(value, country),
-            Field::FirstName | Field::LastName => name::normalise(value),
-            Field::Street => address::normalise_street(value, country),
-            Field::PostalCode => address::validate_postal_code(value, country),
-            Field::Country => address::validate_country(value),
-            Field::BirthDate => birth_date::validate(value, today),
-        }
+        check_field(field, value, country, today)
     };
     let outcomes: Vec<(Field, FieldOutcome)> = Field::ALL.iter().map(|f| (*f, check(*f))).collect();
     let score =

@@ -331,3 +331,110 @@ async fn event_import_keeps_history_and_types() {
         json!({"sku":"00123","price":12.9,"quantity":2})
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn imported_customers_are_normalised_and_keep_raw_values_and_statuses() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let engine = engine_at(dir.path()).await;
+    let (crm, _) = engine
+        .create_source(NewSource {
+            name: "crm-berlin".into(),
+            brand: "supermarket".into(),
+            channel: "crm".into(),
+            identity_mapping: kreislauf_core::IdentityMapping {
+                default_country: Some("DE".into()),
+                ..Default::default()
+            },
+            allowed_origins: vec![],
+        })
+        .await
+        .expect("source");
+    let csv = "user_id,email,first_name,last_name,phone,birthday,postal_code,favourite_wine\n\
+               k-1,hans.mueller@gmial.com,hans-peter,MÜLLER,030 1234567,24.12.1980,10115,Prosecco\n\
+               k-2,gerda@example.de,Gerda,von Trotta,keine,31.02.1975,1011,Riesling\n";
+    let summary = import_csv(
+        &engine,
+        Arc::new(crm),
+        ImportKind::Customers,
+        csv.as_bytes(),
+        &mut Vec::new(),
+        &mut |_| {},
+    )
+    .await
+    .expect("import");
+    assert_eq!(summary.accepted, 2);
+    let profile_of = |user: &'static str| {
+        let engine = engine.clone();
+        async move {
+            let id = engine
+                .store()
+                .profile_by_identifier(&id(IdentifierKind::UserId, user))
+                .await
+                .expect("lookup")
+                .expect("profile");
+            engine
+                .store()
+                .profile(id)
+                .await
+                .expect("profile")
+                .expect("profile")
+        }
+    };
+    let hans = profile_of("k-1").await;
+    let t = |key: &str| hans.traits.get(key).expect(key).clone();
+    assert_eq!(t("last_name").value, json!("Müller"));
+    assert_eq!(
+        t("last_name").raw,
+        Some(json!("MÜLLER")),
+        "the raw value is kept"
+    );
+    assert_eq!(
+        t("last_name").status.as_ref().expect("status")["status"],
+        "normalised"
+    );
+    assert_eq!(t("first_name").value, json!("Hans-Peter"));
+    assert_eq!(
+        t("phone").value,
+        json!("+49301234567"),
+        "E.164 with the source's country"
+    );
+    assert_eq!(t("birthday").value, json!("1980-12-24"));
+    let email = t("email");
+    let status = email.status.expect("status");
+    assert_eq!(status["status"], "suspicious");
+    assert_eq!(status["suggestion"], "hans.mueller@gmail.com");
+    assert_eq!(t("favourite_wine").value, json!("Prosecco"));
+    assert!(
+        t("favourite_wine").status.is_none(),
+        "unknown traits pass unchanged"
+    );
+
+    let gerda = profile_of("k-2").await;
+    let phone = gerda.traits.get("phone").expect("phone");
+    assert_eq!(
+        phone.value,
+        json!("keine"),
+        "an invalid value is kept as received"
+    );
+    assert_eq!(phone.status.as_ref().expect("status")["status"], "invalid");
+    assert_eq!(
+        gerda.traits["last_name"].value,
+        json!("von Trotta"),
+        "particles stay lower case"
+    );
+    assert_eq!(
+        gerda.traits["birthday"].status.as_ref().expect("s")["status"],
+        "invalid"
+    );
+
+    // The report judges what was received, so normalised fields still count as normalised.
+    let assessed = kreislauf_engine::quality::assess(
+        &hans,
+        kreislauf_quality::Country::DE,
+        Utc::now().date_naive(),
+    );
+    assert_eq!(
+        assessed.fields["last_name"].status,
+        kreislauf_quality::FieldStatus::Normalised
+    );
+}

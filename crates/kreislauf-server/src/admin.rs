@@ -208,7 +208,17 @@ async fn profile_json(state: &AppState, root: ProfileId) -> ApiResult {
         .profile(root)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("profile {root} not found")))?;
-    ok(profile)
+    // The profile's quality score comes with it (issue 3): the same assessment the report uses.
+    let assessment = kreislauf_engine::quality::assess(
+        &profile,
+        kreislauf_quality::Country::CH,
+        state.engine.now().date_naive(),
+    );
+    let mut body = serde_json::to_value(&profile).unwrap_or(Value::Null);
+    if let Some(obj) = body.as_object_mut() {
+        obj.insert("quality_score".into(), Value::from(assessment.score));
+    }
+    ok(body)
 }
 
 async fn get_profile(State(state): State<Arc<AppState>>, Path(id): Path<ProfileId>) -> ApiResult {

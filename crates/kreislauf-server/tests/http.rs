@@ -446,6 +446,8 @@ async fn admin_api_profiles_timeline_search_merges_and_sources() {
         .await;
     assert_eq!(status, StatusCode::OK, "{profile}");
     assert_eq!(profile["traits"]["city"]["value"], "Zürich");
+    let score = profile["quality_score"].as_u64().expect("quality score");
+    assert!(score > 0 && score <= 100, "{profile}");
     let id = profile["id"].as_i64().expect("id");
     let (_, page1) = s
         .admin(
@@ -842,8 +844,8 @@ segments:
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines[0], "profile_id,first_name,wine_orders");
     assert_eq!(lines.len(), 3, "{text}");
-    assert!(lines[1].ends_with(",anna,1"), "{text}");
-    assert!(lines[2].ends_with(",cleo,1"), "{text}");
+    assert!(lines[1].ends_with(",Anna,1"), "names are normalised at ingestion: {text}");
+    assert!(lines[2].ends_with(",Cleo,1"), "{text}");
 
     let missing = s
         .admin(reqwest::Method::GET, "/api/segments/nope/members", None)

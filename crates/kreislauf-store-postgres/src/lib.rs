@@ -29,6 +29,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_init.sql"),
     include_str!("../migrations/0002_reviews.sql"),
     include_str!("../migrations/0003_audiences.sql"),
+    include_str!("../migrations/0004_trait_quality.sql"),
 ];
 /// The `meta` key of the audience watermark.
 const AUDIENCE_WATERMARK: &str = "audience_seq";
@@ -467,7 +468,7 @@ async fn profile_record<C: GenericClient>(c: &C, root: ProfileId) -> Result<Opti
     // The unified value: latest event time, ties to the higher member id (same rule as SQLite).
     let traits = query(
         c,
-        "SELECT DISTINCT ON (key) key, value, source_id, event_time, profile_id FROM traits
+        "SELECT DISTINCT ON (key) key, value, source_id, event_time, profile_id, raw, status FROM traits
          WHERE profile_id = ANY($1) ORDER BY key, event_time DESC, profile_id DESC",
         &[&members],
     )
@@ -482,6 +483,8 @@ async fn profile_record<C: GenericClient>(c: &C, root: ProfileId) -> Result<Opti
                 source_id: col(r, 2)?,
                 updated_at: from_millis(col(r, 3)?),
                 profile_id: col(r, 4)?,
+                raw: col::<Option<&str>>(r, 5)?.map(parse_json).transpose()?,
+                status: col::<Option<&str>>(r, 6)?.map(parse_json).transpose()?,
             },
         ))
     })
@@ -793,15 +796,23 @@ async fn upsert_traits(tx: &deadpool_postgres::Transaction<'_>, batch: &WriteBat
     let values: Vec<String> = writes.iter().map(|t| t.value.to_string()).collect();
     let sources: Vec<SourceId> = writes.iter().map(|t| t.source_id).collect();
     let times: Vec<i64> = writes.iter().map(|t| to_millis(t.event_time)).collect();
+    let raws: Vec<Option<String>> = writes
+        .iter()
+        .map(|t| t.raw.as_ref().map(Value::to_string))
+        .collect();
+    let statuses: Vec<Option<String>> = writes
+        .iter()
+        .map(|t| t.status.as_ref().map(Value::to_string))
+        .collect();
     execute(
         tx,
-        "INSERT INTO traits (profile_id, key, value, source_id, event_time)
-         SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::bigint[])
+        "INSERT INTO traits (profile_id, key, value, source_id, event_time, raw, status)
+         SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::text[], $7::text[])
          ON CONFLICT (profile_id, key) DO UPDATE SET value = excluded.value, source_id = excluded.source_id,
-             event_time = excluded.event_time
+             event_time = excluded.event_time, raw = excluded.raw, status = excluded.status
          WHERE excluded.event_time >= traits.event_time
            AND (excluded.value IS DISTINCT FROM traits.value OR excluded.source_id IS DISTINCT FROM traits.source_id)",
-        &[&profiles, &keys, &values, &sources, &times],
+        &[&profiles, &keys, &values, &sources, &times, &raws, &statuses],
     )
     .await?;
     Ok(())

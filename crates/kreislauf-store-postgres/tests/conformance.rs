@@ -160,6 +160,8 @@ async fn repeated_writes_in_one_batch() {
         value: json!(value),
         source_id: 1,
         event_time: t(secs),
+        raw: None,
+        status: None,
     };
     let link = |profile_id: i64| LinkWrite {
         identifier: Identifier::new(IdentifierKind::Email, "hans@example.ch").expect("valid"),

@@ -33,6 +33,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0002_reviews.sql"),
     include_str!("../migrations/0003_events_to_log.sql"),
     include_str!("../migrations/0004_audiences.sql"),
+    include_str!("../migrations/0005_trait_quality.sql"),
 ];
 /// The `meta` key of the audience watermark.
 const AUDIENCE_WATERMARK: &str = "audience_seq";
@@ -445,7 +446,7 @@ fn profile_record(conn: &Connection, root: ProfileId) -> Result<Option<ProfileRe
     {
         let mut stmt = conn
             .prepare(&format!(
-                "SELECT key, value, source_id, event_time, profile_id FROM traits WHERE profile_id IN ({in_list})"
+                "SELECT key, value, source_id, event_time, profile_id, raw, status FROM traits WHERE profile_id IN ({in_list})"
             ))
             .map_err(db_err)?;
         let rows = stmt
@@ -459,6 +460,14 @@ fn profile_record(conn: &Connection, root: ProfileId) -> Result<Option<ProfileRe
                         source_id: r.get(2)?,
                         updated_at: from_millis(r.get(3)?),
                         profile_id: r.get(4)?,
+                        raw: r
+                            .get::<_, Option<String>>(5)?
+                            .map(|v| parse_json(&v))
+                            .transpose()?,
+                        status: r
+                            .get::<_, Option<String>>(6)?
+                            .map(|v| parse_json(&v))
+                            .transpose()?,
                     },
                 ))
             })
@@ -654,9 +663,9 @@ fn apply(tx: &Transaction<'_>, batch: &WriteBatch) -> Result<()> {
     {
         let mut stmt = tx
             .prepare_cached(
-                "INSERT INTO traits (profile_id, key, value, source_id, event_time) VALUES (?1, ?2, ?3, ?4, ?5)
+                "INSERT INTO traits (profile_id, key, value, source_id, event_time, raw, status) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                  ON CONFLICT (profile_id, key) DO UPDATE SET value = excluded.value, source_id = excluded.source_id,
-                     event_time = excluded.event_time
+                     event_time = excluded.event_time, raw = excluded.raw, status = excluded.status
                  WHERE excluded.event_time >= traits.event_time
                    AND (excluded.value IS NOT traits.value OR excluded.source_id IS NOT traits.source_id)",
             )
@@ -667,7 +676,9 @@ fn apply(tx: &Transaction<'_>, batch: &WriteBatch) -> Result<()> {
                 t.key,
                 t.value.to_string(),
                 t.source_id,
-                to_millis(t.event_time)
+                to_millis(t.event_time),
+                t.raw.as_ref().map(Value::to_string),
+                t.status.as_ref().map(Value::to_string)
             ])
             .map_err(db_err)?;
         }

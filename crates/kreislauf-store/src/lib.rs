@@ -110,6 +110,11 @@ pub struct TraitWrite {
     pub value: Value,
     pub source_id: SourceId,
     pub event_time: DateTime<Utc>,
+    /// The value as received, when normalisation changed it (nothing is lost).
+    pub raw: Option<Value>,
+    /// The data-quality status of the value (`{"status": "normalised"}`, `{"status": "suspicious",
+    /// "reason": …}`), for the fields the quality checks know.
+    pub status: Option<Value>,
 }
 
 /// An identifier newly linked to a profile.
@@ -173,6 +178,12 @@ pub struct TraitValue {
     pub updated_at: DateTime<Utc>,
     /// The member profile it was set on.
     pub profile_id: ProfileId,
+    /// The value as received, when normalisation changed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw: Option<Value>,
+    /// The data-quality status of the value, for the fields the quality checks know.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<Value>,
 }
 
 /// A unified profile: a root and everything merged into it.

@@ -107,6 +107,8 @@ fn trait_write(
         value,
         source_id,
         event_time: at,
+        raw: None,
+        status: None,
     }
 }
 

@@ -197,6 +197,9 @@ enum SourceCommand {
         /// Browser origin allowed to send events (repeatable).
         #[arg(long = "origin")]
         origins: Vec<String>,
+        /// Country for this source's phone numbers and postcodes when the data names none (CH, DE, AT, LI).
+        #[arg(long)]
+        country: Option<String>,
     },
     List,
     /// Add a write key to a source.
@@ -502,13 +505,22 @@ async fn source(cmd: SourceCommand, settings: &Settings) -> anyhow::Result<()> {
             brand,
             channel,
             origins,
+            country,
         } => {
+            if let Some(c) = &country {
+                if kreislauf_quality::Country::parse(c).is_none() {
+                    bail!("--country {c:?} is not a country Kreislauf knows (CH, DE, AT, LI, … as ISO 3166 codes)");
+                }
+            }
             let created = store
                 .create_source(NewSource {
                     name,
                     brand,
                     channel,
-                    identity_mapping: Default::default(),
+                    identity_mapping: kreislauf_core::IdentityMapping {
+                        default_country: country.map(|c| c.to_uppercase()),
+                        ..Default::default()
+                    },
                     allowed_origins: origins,
                 })
                 .await?;
