@@ -36,6 +36,18 @@ pub enum BenchCommand {
         febrl: std::path::PathBuf,
     },
     /// HTTP batch ingestion into a fresh store (embedded unless --database-url is given).
+    /// Recommendations: 100,000 items and 10 million interactions, model build time and memory, latency per
+    /// request by strategy, and latency while the model refreshes.
+    Recs {
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        /// 5,000 items and 200,000 interactions.
+        #[arg(long)]
+        small: bool,
+        /// Skip the measurement during a model refresh.
+        #[arg(long)]
+        no_refresh: bool,
+    },
     Ingest {
         /// Events to send in total.
         #[arg(long, default_value_t = 1_000_000)]
@@ -67,6 +79,22 @@ pub enum BenchCommand {
 pub async fn run(cmd: BenchCommand, settings: Settings) -> anyhow::Result<()> {
     match cmd {
         BenchCommand::Linkage { febrl } => linkage(&febrl),
+        BenchCommand::Recs {
+            seed,
+            small,
+            no_refresh,
+        } => {
+            let mut config = if small {
+                kreislauf_recs::bench::BenchConfig::small(seed)
+            } else {
+                kreislauf_recs::bench::BenchConfig::full(seed)
+            };
+            config.measure_refresh = !no_refresh;
+            let report =
+                tokio::task::spawn_blocking(move || kreislauf_recs::bench::run(config)).await??;
+            println!("{report}");
+            Ok(())
+        }
         BenchCommand::Dedupe {
             people,
             seed,

@@ -84,9 +84,37 @@ enum Command {
     /// Segments and computed traits: define, preview, list, export.
     #[command(subcommand)]
     Segment(SegmentCommand),
+    /// Recommendations: offline evaluation on generated interaction data.
+    #[command(subcommand)]
+    Recs(RecsCommand),
     /// Benchmarks.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+}
+
+#[derive(Subcommand)]
+enum RecsCommand {
+    /// Time-split evaluation of every strategy, the blend and most-popular on generated catalogs and
+    /// interactions with known structure; with --als-script also implicit-feedback ALS (Python `implicit`)
+    /// on exactly the same split. Prints precision, recall, NDCG at k and coverage.
+    Eval {
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+        /// A smaller world, for a quick look.
+        #[arg(long)]
+        small: bool,
+        /// crates/kreislauf-recs/scripts/als_baseline.py (needs `pip install implicit`).
+        #[arg(long)]
+        als_script: Option<PathBuf>,
+        #[arg(long, default_value = "python3")]
+        python: String,
+        /// Keep the split (train.csv, test.csv) here.
+        #[arg(long)]
+        export: Option<PathBuf>,
+        /// Also the blend with each component switched off.
+        #[arg(long)]
+        ablations: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -314,6 +342,30 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             auto,
         }) => quality_dedupe(&settings, &country, apply, auto).await,
         Command::Segment(cmd) => segment(cmd, &settings).await,
+        Command::Recs(RecsCommand::Eval {
+            seed,
+            small,
+            als_script,
+            python,
+            export,
+            ablations,
+        }) => {
+            let mut config = if small {
+                kreislauf_recs::eval::EvalConfig::small(seed)
+            } else {
+                kreislauf_recs::eval::EvalConfig::standard(seed)
+            };
+            config.als_script = als_script;
+            config.python = python;
+            config.export_dir = export;
+            config.ablations = ablations;
+            let report = tokio::task::spawn_blocking(move || {
+                kreislauf_recs::eval::run_evaluation(&config)
+            })
+            .await??;
+            println!("{report}");
+            Ok(())
+        }
         Command::Bench(cmd) => bench::run(cmd, settings).await,
     }
 }
