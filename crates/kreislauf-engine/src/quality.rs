@@ -333,6 +333,63 @@ pub struct Report {
     /// The most frequent problems, most frequent first.
     pub problems: Vec<Problem>,
     pub duplicates: Duplicates,
+    /// Change since the previous report (none for the first).
+    pub trend: Option<Trend>,
+}
+
+/// How the figures moved since the previous report: current minus previous.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Trend {
+    pub since: DateTime<Utc>,
+    pub profiles: i64,
+    pub average_score: f64,
+    pub likely_duplicates: i64,
+    /// Per field: change of completeness and of validity (shares, e.g. +0.02 = two points better).
+    pub fields: BTreeMap<String, FieldTrend>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct FieldTrend {
+    pub completeness: f64,
+    pub validity: f64,
+}
+
+/// What the next report compares with.
+fn summary(report: &Report) -> Value {
+    serde_json::json!({
+        "profiles": report.profiles,
+        "average_score": report.average_score,
+        "likely_duplicates": report.duplicates.likely,
+        "fields": report.fields.iter().map(|(name, c)| {
+            ((*name).to_owned(), serde_json::json!({"completeness": c.completeness(), "validity": c.validity()}))
+        }).collect::<serde_json::Map<_, _>>(),
+    })
+}
+
+fn trend(report: &Report, since: DateTime<Utc>, previous: &Value) -> Trend {
+    let number = |v: &Value, key: &str| v.get(key).and_then(Value::as_f64).unwrap_or(0.0);
+    Trend {
+        since,
+        profiles: report.profiles as i64 - number(previous, "profiles") as i64,
+        average_score: report.average_score - number(previous, "average_score"),
+        likely_duplicates: report.duplicates.likely as i64
+            - number(previous, "likely_duplicates") as i64,
+        fields: report
+            .fields
+            .iter()
+            .map(|(name, c)| {
+                let before = previous.get("fields").and_then(|f| f.get(*name));
+                let old = |key: &str| before.map_or(0.0, |b| number(b, key));
+                (
+                    (*name).to_owned(),
+                    FieldTrend {
+                        completeness: c.completeness() - old("completeness"),
+                        validity: c.validity() - old("validity"),
+                    },
+                )
+            })
+            .collect(),
+    }
 }
 
 /// Report settings.
@@ -602,7 +659,7 @@ pub async fn report(store: &dyn Store, options: &ReportOptions) -> Result<Report
         rows,
     };
     let duplicates = find_duplicates(&records, &ids, options);
-    Ok(Report {
+    let mut report = Report {
         generated_at: Utc::now(),
         profiles,
         average_score: ratio(score_sum, profiles),
@@ -611,8 +668,19 @@ pub async fn report(store: &dyn Store, options: &ReportOptions) -> Result<Report
         sources,
         problems,
         duplicates,
-    })
+        trend: None,
+    };
+    // Each report is compared with the previous one and becomes the next one's baseline.
+    if let Some((since, previous)) = store.latest_report_snapshot(REPORT_KIND).await? {
+        report.trend = Some(trend(&report, since, &previous));
+    }
+    store
+        .save_report_snapshot(REPORT_KIND, report.generated_at, &summary(&report))
+        .await?;
+    Ok(report)
 }
+
+const REPORT_KIND: &str = "quality";
 
 /// Reasons that name a specific value ("domain gmial.com looks like …") are grouped by their shape.
 fn generalise(reason: &str) -> String {

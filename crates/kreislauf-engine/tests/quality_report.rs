@@ -178,6 +178,34 @@ async fn report_counts_statuses_names_problems_and_finds_the_duplicate() {
     );
     let json = serde_json::to_value(&r).expect("serialise");
     assert!(json["fields"]["email"]["suspicious"].is_number());
+    assert!(
+        r.trend.is_none(),
+        "the first report has nothing to compare with"
+    );
+
+    // Anna fixes her postcode; a new customer arrives without an e-mail address. The next report says so.
+    let crm = engine.source_by_name("crm").expect("crm");
+    engine
+        .ingest(
+            crm,
+            vec![
+                identify("k-2", json!({"postal_code":"8001"})),
+                identify("k-4", json!({"first_name":"Lea","last_name":"Frei"})),
+            ],
+        )
+        .await
+        .expect("ingest");
+    let next = report(store.as_ref(), &ReportOptions::new(Country::CH, today))
+        .await
+        .expect("report");
+    let trend = next.trend.expect("trend since the first report");
+    assert_eq!(
+        trend.since.timestamp_millis(),
+        r.generated_at.timestamp_millis()
+    );
+    assert_eq!(trend.profiles, 1);
+    assert!(trend.fields["postal_code"].validity > 0.0, "{trend:?}");
+    assert!(trend.fields["email"].completeness < 0.0, "{trend:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -844,7 +844,10 @@ segments:
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines[0], "profile_id,first_name,wine_orders");
     assert_eq!(lines.len(), 3, "{text}");
-    assert!(lines[1].ends_with(",Anna,1"), "names are normalised at ingestion: {text}");
+    assert!(
+        lines[1].ends_with(",Anna,1"),
+        "names are normalised at ingestion: {text}"
+    );
     assert!(lines[2].ends_with(",Cleo,1"), "{text}");
 
     let missing = s

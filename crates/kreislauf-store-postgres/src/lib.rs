@@ -30,6 +30,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0002_reviews.sql"),
     include_str!("../migrations/0003_audiences.sql"),
     include_str!("../migrations/0004_trait_quality.sql"),
+    include_str!("../migrations/0005_report_snapshots.sql"),
 ];
 /// The `meta` key of the audience watermark.
 const AUDIENCE_WATERMARK: &str = "audience_seq";
@@ -1434,6 +1435,37 @@ impl Store for PostgresStore {
             tracing::warn!(error = %e, "VACUUM after erasure failed; autovacuum will remove the rows later");
         }
         Ok(report)
+    }
+
+    async fn save_report_snapshot(
+        &self,
+        kind: &str,
+        at: DateTime<Utc>,
+        body: &Value,
+    ) -> Result<()> {
+        let c = self.client().await?;
+        execute(
+            &c,
+            "INSERT INTO report_snapshots (kind, at, body) VALUES ($1, $2, $3)
+             ON CONFLICT (kind, at) DO UPDATE SET body = excluded.body",
+            &[&kind, &to_millis(at), &body.to_string()],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn latest_report_snapshot(&self, kind: &str) -> Result<Option<(DateTime<Utc>, Value)>> {
+        let c = self.client().await?;
+        let row = query_opt(
+            &c,
+            "SELECT at, body FROM report_snapshots WHERE kind = $1 ORDER BY at DESC LIMIT 1",
+            &[&kind],
+        )
+        .await?;
+        match row {
+            Some(r) => Ok(Some((from_millis(col(&r, 0)?), parse_json(col(&r, 1)?)?))),
+            None => Ok(None),
+        }
     }
 
     async fn put_definition(&self, record: DefinitionRecord) -> Result<()> {

@@ -34,6 +34,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0003_events_to_log.sql"),
     include_str!("../migrations/0004_audiences.sql"),
     include_str!("../migrations/0005_trait_quality.sql"),
+    include_str!("../migrations/0006_report_snapshots.sql"),
 ];
 /// The `meta` key of the audience watermark.
 const AUDIENCE_WATERMARK: &str = "audience_seq";
@@ -1461,6 +1462,39 @@ impl Store for SqliteStore {
                 return Err(StoreError::Conflict { what: format!("a decision on review {id} ({})", record.status) });
             }
             Ok(record)
+        })
+        .await
+    }
+
+    async fn save_report_snapshot(
+        &self,
+        kind: &str,
+        at: DateTime<Utc>,
+        body: &Value,
+    ) -> Result<()> {
+        let (kind, body) = (kind.to_owned(), body.to_string());
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO report_snapshots (kind, at, body) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (kind, at) DO UPDATE SET body = excluded.body",
+                params![kind, to_millis(at), body],
+            )
+            .map_err(db_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn latest_report_snapshot(&self, kind: &str) -> Result<Option<(DateTime<Utc>, Value)>> {
+        let kind = kind.to_owned();
+        self.read(move |c| {
+            c.query_row(
+                "SELECT at, body FROM report_snapshots WHERE kind = ?1 ORDER BY at DESC LIMIT 1",
+                [kind],
+                |r| Ok((from_millis(r.get(0)?), parse_json(&r.get::<_, String>(1)?)?)),
+            )
+            .optional()
+            .map_err(db_err)
         })
         .await
     }

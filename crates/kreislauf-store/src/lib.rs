@@ -512,6 +512,12 @@ pub trait Store: Send + Sync + 'static {
     /// Up to `limit` events after `after_seq`, in seq order (replay after a restart).
     async fn events_after(&self, after_seq: i64, limit: usize) -> Result<Vec<StoredEvent>>;
 
+    /// Keeps a report summary (e.g. `quality`), so the next report can show the trend.
+    async fn save_report_snapshot(&self, kind: &str, at: DateTime<Utc>, body: &Value)
+        -> Result<()>;
+    /// The newest saved summary of `kind`.
+    async fn latest_report_snapshot(&self, kind: &str) -> Result<Option<(DateTime<Utc>, Value)>>;
+
     async fn audit(&self, entry: AuditEntry) -> Result<()>;
     async fn audit_log(&self, limit: usize) -> Result<Vec<AuditEntry>>;
     async fn stats(&self) -> Result<StoreStats>;

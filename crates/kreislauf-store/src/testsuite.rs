@@ -25,7 +25,7 @@ macro_rules! store_conformance_tests {
             traits_last_write_wins_by_event_time, load_graph_follows_merge_chains, merge_and_unmerge,
             apply_is_all_or_nothing, search_by_trait_uses_unified_value, export_and_erase, dedup_entries_page_in_order,
             profiles_after_pages_roots_only, reviews_keep_their_decisions,
-            identifiers_page_in_order, audiences_round_trip
+            identifiers_page_in_order, audiences_round_trip, report_snapshots_keep_the_latest
         );
     };
     (@each $factory:expr; $($name:ident),*) => {
@@ -838,4 +838,24 @@ pub async fn audiences_round_trip(store: Arc<dyn Store>) {
         .unwrap()
         .is_empty());
     let _ = s;
+}
+
+pub async fn report_snapshots_keep_the_latest(store: Arc<dyn Store>) {
+    assert_eq!(store.latest_report_snapshot("quality").await.unwrap(), None);
+    store
+        .save_report_snapshot("quality", t(10), &json!({"average_score": 61.5}))
+        .await
+        .unwrap();
+    store
+        .save_report_snapshot("quality", t(20), &json!({"average_score": 64.0}))
+        .await
+        .unwrap();
+    store
+        .save_report_snapshot("other", t(30), &json!({}))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.latest_report_snapshot("quality").await.unwrap(),
+        Some((t(20), json!({"average_score": 64.0})))
+    );
 }

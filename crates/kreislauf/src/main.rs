@@ -359,10 +359,9 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             config.python = python;
             config.export_dir = export;
             config.ablations = ablations;
-            let report = tokio::task::spawn_blocking(move || {
-                kreislauf_recs::eval::run_evaluation(&config)
-            })
-            .await??;
+            let report =
+                tokio::task::spawn_blocking(move || kreislauf_recs::eval::run_evaluation(&config))
+                    .await??;
             println!("{report}");
             Ok(())
         }
@@ -1108,6 +1107,32 @@ async fn quality_report(settings: &Settings, country: &str, json: bool) -> anyho
         "Data quality — {} profiles, average score {:.0}/100 (80–100: {}, 50–79: {}, below 50: {})\n",
         r.profiles, r.average_score, r.score_bands[0], r.score_bands[1], r.score_bands[2]
     );
+    if let Some(t) = &r.trend {
+        let moved: Vec<String> = t
+            .fields
+            .iter()
+            .filter(|(_, f)| f.validity.abs() >= 0.001 || f.completeness.abs() >= 0.001)
+            .map(|(name, f)| {
+                format!(
+                    "{name} validity {:+.1} pts, completeness {:+.1} pts",
+                    f.validity * 100.0,
+                    f.completeness * 100.0
+                )
+            })
+            .collect();
+        println!(
+            "Since the last report ({}): {:+} profiles, average score {:+.1}, likely duplicates {:+}{}\n",
+            t.since.format("%Y-%m-%d %H:%M"),
+            t.profiles,
+            t.average_score,
+            t.likely_duplicates,
+            if moved.is_empty() {
+                String::new()
+            } else {
+                format!("; {}", moved.join("; "))
+            }
+        );
+    }
     println!(
         "{:<12} {:>8} {:>8} {:>10} {:>10} {:>8} {:>8} {:>12} {:>9}",
         "field",

@@ -1,0 +1,7 @@
+-- Summaries of reports (e.g. the data-quality report), so the next report can show the trend.
+CREATE TABLE report_snapshots (
+    kind TEXT NOT NULL,
+    at   BIGINT NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (kind, at)
+);
