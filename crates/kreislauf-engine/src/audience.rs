@@ -50,6 +50,8 @@ const DUE_PAGE: usize = 1_000;
 /// The processor looks at the clock at least this often even when nothing is due (an injected clock in
 /// tests, or a definition applied by another process, may have moved things).
 const MAX_SLEEP: Duration = Duration::from_secs(30);
+/// Member counts are recorded for the size history at most this often during a burst of changes.
+const SIZE_RECORD_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Failures of audience operations.
 #[derive(Debug, thiserror::Error)]
@@ -151,6 +153,8 @@ impl Audiences {
             audiences: audiences.clone(),
             watermark: engine.store().audience_watermark().await?,
             watermark_time: None,
+            sizes_dirty: false,
+            sizes_recorded: None,
         };
         tokio::spawn(processor.run(rx));
         Ok(audiences)
@@ -669,6 +673,9 @@ struct Processor {
     watermark: i64,
     /// When the event at the watermark was received; unknown after a start.
     watermark_time: Option<DateTime<Utc>>,
+    /// Memberships changed since the sizes were last recorded.
+    sizes_dirty: bool,
+    sizes_recorded: Option<std::time::Instant>,
 }
 
 impl Processor {
@@ -755,7 +762,12 @@ impl Processor {
             }
             self.process_events(&registries, page).await?;
         }
-        self.process_due(&registries).await
+        self.process_due(&registries).await?;
+        if self.sizes_dirty {
+            let now = self.engine().now();
+            self.record_sizes(&registries, now).await?;
+        }
+        Ok(())
     }
 
     async fn root_and_profile(
@@ -1026,6 +1038,26 @@ impl Processor {
             .iter()
             .all(|w| w.entered.is_empty() && w.exited.is_empty())
         {
+            self.sizes_dirty = true;
+        }
+        // Counting members scans `segment_members`: during a burst at most every few seconds, and once
+        // more when the burst is over (`step`).
+        if self.sizes_dirty
+            && self
+                .sizes_recorded
+                .is_none_or(|t| t.elapsed() >= SIZE_RECORD_INTERVAL)
+        {
+            self.record_sizes(registries, now).await?;
+        }
+        Ok(())
+    }
+
+    async fn record_sizes(
+        &mut self,
+        registries: &Registries,
+        now: DateTime<Utc>,
+    ) -> Result<(), AudienceError> {
+        {
             let sizes = self.store().segment_sizes().await?;
             let sizes: Vec<(String, u64)> = registries
                 .segments
@@ -1040,6 +1072,8 @@ impl Processor {
             let minute = DateTime::from_timestamp(now.timestamp() / 60 * 60, 0).unwrap_or(now);
             self.store().record_segment_sizes(minute, &sizes).await?;
         }
+        self.sizes_dirty = false;
+        self.sizes_recorded = Some(std::time::Instant::now());
         Ok(())
     }
 

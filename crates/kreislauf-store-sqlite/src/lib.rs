@@ -164,6 +164,7 @@ impl SqliteStore {
 fn configure(conn: &Connection, writer: bool) -> Result<()> {
     conn.busy_timeout(std::time::Duration::from_secs(10))
         .map_err(db_err)?;
+    conn.set_prepared_statement_cache_capacity(128);
     // WAL + FULL: a commit is fsynced before it returns. secure_delete zeroes freed pages so that erased
     // personal data does not linger in the file.
     conn.execute_batch(
@@ -407,12 +408,11 @@ fn members(conn: &Connection, root: ProfileId) -> Result<Vec<ProfileId>> {
 
 fn profile_record(conn: &Connection, root: ProfileId) -> Result<Option<ProfileRecord>> {
     let created: Option<(Option<ProfileId>, i64)> = conn
-        .query_row(
-            "SELECT merged_into, created_at FROM profiles WHERE id = ?1",
-            [root],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()
+        .prepare_cached("SELECT merged_into, created_at FROM profiles WHERE id = ?1")
+        .and_then(|mut stmt| {
+            stmt.query_row([root], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+        })
         .map_err(db_err)?;
     let Some((None, created_at)) = created else {
         return Ok(None);
@@ -421,8 +421,9 @@ fn profile_record(conn: &Connection, root: ProfileId) -> Result<Option<ProfileRe
     let in_list = placeholders(members.len());
     let mut identities = Vec::new();
     {
+        // Cached: the text differs only by the number of members, mostly one.
         let mut stmt = conn
-            .prepare(&format!(
+            .prepare_cached(&format!(
                 "SELECT kind, value, profile_id, source_id, first_seen FROM identities WHERE profile_id IN ({in_list}) ORDER BY kind, value"
             ))
             .map_err(db_err)?;
@@ -446,7 +447,7 @@ fn profile_record(conn: &Connection, root: ProfileId) -> Result<Option<ProfileRe
     let mut traits: BTreeMap<String, TraitValue> = BTreeMap::new();
     {
         let mut stmt = conn
-            .prepare(&format!(
+            .prepare_cached(&format!(
                 "SELECT key, value, source_id, event_time, profile_id, raw, status FROM traits WHERE profile_id IN ({in_list})"
             ))
             .map_err(db_err)?;
