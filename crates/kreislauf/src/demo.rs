@@ -273,12 +273,19 @@ pub async fn run(args: DemoArgs, settings: Settings) -> anyhow::Result<()> {
             .find(|s| s.id == e.source_id)
             .map(|s| s.name.as_str())
             .unwrap_or("?");
-        let what = e
+        let segment = e
             .body
-            .pointer("/properties/products/0/name")
+            .pointer("/properties/segment_id")
             .and_then(Value::as_str)
-            .or(e.name.as_deref())
-            .unwrap_or("");
+            .map(|id| format!("{} {id}", e.name.as_deref().unwrap_or("")));
+        let what = segment.unwrap_or_else(|| {
+            e.body
+                .pointer("/properties/products/0/name")
+                .and_then(Value::as_str)
+                .or(e.name.as_deref())
+                .unwrap_or("")
+                .to_owned()
+        });
         println!(
             "  {}  {:<15} {:<9} {}",
             e.timestamp.format("%a %d.%m. %H:%M"),
