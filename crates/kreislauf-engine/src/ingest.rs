@@ -163,6 +163,7 @@ impl Engine {
             }
             after = last;
         }
+        dedup.compact();
         let mut known = KnownIdentifiers::with_capacity(0);
         let mut identifiers = 0usize;
         let mut after: Option<Identifier> = None;
@@ -182,6 +183,7 @@ impl Engine {
         let next_profile_id = store.max_profile_id().await? + 1;
         tracing::info!(
             events = dedup.len(),
+            dedup_mib = dedup.memory_bytes() / (1 << 20),
             identifiers,
             elapsed_ms = started.elapsed().as_millis() as u64,
             "dedup index and identifier filter loaded"
