@@ -7,8 +7,9 @@
 //!
 //! Memory matters at millions of events, so the index is two-tiered: new entries go to a small hash map;
 //! when it holds [`RECENT_MAX`] entries they are sorted into one packed base array (16 bytes an entry, no
-//! hash-table slack), merged in place from the back so that the array is never held twice. A directory of
-//! the top 16 hash bits narrows a lookup to a few dozen entries.
+//! hash-table slack), merged in place from the back. The base is paged, so growing it never copies it (a
+//! reallocated 160 MB array would briefly be held twice). A directory of the top 16 hash bits narrows a
+//! lookup to a few dozen entries.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -37,6 +38,44 @@ impl Hasher for PassThroughHasher {
 
 type Recent = HashMap<u64, i64, BuildHasherDefault<PassThroughHasher>>;
 
+const PAGE: usize = 1 << 16;
+
+/// A growable array in fixed pages: growing adds pages and never moves what is there.
+#[derive(Default)]
+struct Paged<T> {
+    pages: Vec<Vec<T>>,
+    len: usize,
+}
+
+impl<T: Copy + Default> Paged<T> {
+    fn get(&self, i: usize) -> Option<T> {
+        (i < self.len)
+            .then(|| self.pages.get(i / PAGE)?.get(i % PAGE).copied())
+            .flatten()
+    }
+
+    fn set(&mut self, i: usize, value: T) {
+        if let Some(slot) = self
+            .pages
+            .get_mut(i / PAGE)
+            .and_then(|p| p.get_mut(i % PAGE))
+        {
+            *slot = value;
+        }
+    }
+
+    fn grow_to(&mut self, len: usize) {
+        while self.pages.len() * PAGE < len {
+            self.pages.push(vec![T::default(); PAGE]);
+        }
+        self.len = len;
+    }
+
+    fn bytes(&self) -> usize {
+        self.pages.len() * PAGE * std::mem::size_of::<T>()
+    }
+}
+
 /// hash(source, messageId) → seq of the stored event(s).
 #[derive(Default)]
 pub struct DedupIndex {
@@ -45,8 +84,8 @@ pub struct DedupIndex {
     recent_extra: HashMap<u64, Vec<i64>>,
     recent_len: usize,
     /// Sorted by hash (equal hashes adjacent); `base_seqs[i]` belongs to `base_hashes[i]`.
-    base_hashes: Vec<u64>,
-    base_seqs: Vec<i64>,
+    base_hashes: Paged<u64>,
+    base_seqs: Paged<i64>,
     /// `directory[b]` is the first position whose hash has top bits `b`; one extra entry at the end.
     directory: Vec<u32>,
     len: usize,
@@ -76,16 +115,22 @@ impl DedupIndex {
             self.directory.get(bucket(hash)),
             self.directory.get(bucket(hash) + 1),
         ) {
-            let (lo, hi) = (lo as usize, hi as usize);
-            if let Some(slice) = self.base_hashes.get(lo..hi) {
-                let start = lo + slice.partition_point(|&h| h < hash);
-                let mut i = start;
-                while self.base_hashes.get(i) == Some(&hash) {
-                    if let Some(&seq) = self.base_seqs.get(i) {
-                        out.push(seq);
-                    }
-                    i += 1;
+            // The first position in lo..hi whose hash is not below `hash`.
+            let (mut lo, mut hi) = (lo as usize, hi as usize);
+            while lo < hi {
+                let mid = lo + (hi - lo) / 2;
+                if self.base_hashes.get(mid).is_some_and(|h| h < hash) {
+                    lo = mid + 1;
+                } else {
+                    hi = mid;
                 }
+            }
+            let mut i = lo;
+            while self.base_hashes.get(i) == Some(hash) {
+                if let Some(seq) = self.base_seqs.get(i) {
+                    out.push(seq);
+                }
+                i += 1;
             }
         }
         out
@@ -126,22 +171,27 @@ impl DedupIndex {
         }
         fresh.sort_unstable();
         // In-place merge from the back: grow both arrays by the new entries, then fill from the end.
-        let old = self.base_hashes.len();
+        let old = self.base_hashes.len;
         let total = old + fresh.len();
-        self.base_hashes.resize(total, 0);
-        self.base_seqs.resize(total, 0);
+        self.base_hashes.grow_to(total);
+        self.base_seqs.grow_to(total);
         let (mut i, mut j, mut k) = (old, fresh.len(), total);
         while j > 0 {
             k -= 1;
-            let take_old = i > 0 && self.base_hashes[i - 1] > fresh[j - 1].0;
+            let newest = fresh.get(j - 1).copied().unwrap_or_default();
+            let take_old = i > 0 && self.base_hashes.get(i - 1).is_some_and(|h| h > newest.0);
             if take_old {
                 i -= 1;
-                self.base_hashes[k] = self.base_hashes[i];
-                self.base_seqs[k] = self.base_seqs[i];
+                let (h, s) = (
+                    self.base_hashes.get(i).unwrap_or_default(),
+                    self.base_seqs.get(i).unwrap_or_default(),
+                );
+                self.base_hashes.set(k, h);
+                self.base_seqs.set(k, s);
             } else {
                 j -= 1;
-                self.base_hashes[k] = fresh[j].0;
-                self.base_seqs[k] = fresh[j].1;
+                self.base_hashes.set(k, newest.0);
+                self.base_seqs.set(k, newest.1);
             }
         }
         self.rebuild_directory();
@@ -152,12 +202,12 @@ impl DedupIndex {
         let mut directory = vec![0u32; buckets + 1];
         let mut pos = 0usize;
         for (b, slot) in directory.iter_mut().enumerate().take(buckets) {
-            while self.base_hashes.get(pos).is_some_and(|&h| bucket(h) < b) {
+            while self.base_hashes.get(pos).is_some_and(|h| bucket(h) < b) {
                 pos += 1;
             }
             *slot = pos as u32;
         }
-        directory[buckets] = self.base_hashes.len() as u32;
+        directory[buckets] = self.base_hashes.len as u32;
         self.directory = directory;
     }
 
@@ -171,8 +221,8 @@ impl DedupIndex {
 
     /// Bytes held, roughly (for the startup log and benchmarks).
     pub fn memory_bytes(&self) -> usize {
-        self.base_hashes.capacity() * 8
-            + self.base_seqs.capacity() * 8
+        self.base_hashes.bytes()
+            + self.base_seqs.bytes()
             + self.directory.capacity() * 4
             + self.recent.capacity() * (8 + 8 + 1)
     }
@@ -224,7 +274,10 @@ mod tests {
         assert_eq!(idx.candidates(0), vec![-1]);
         assert_eq!(idx.candidates(u64::MAX), vec![-2]);
         assert!(idx.candidates(hash(999_999)).is_empty());
-        assert!(idx.base_hashes.windows(2).all(|w| w[0] <= w[1]));
+        let sorted: Vec<u64> = (0..idx.base_hashes.len)
+            .filter_map(|i| idx.base_hashes.get(i))
+            .collect();
+        assert!(sorted.windows(2).all(|w| w[0] <= w[1]));
     }
 
     #[test]
