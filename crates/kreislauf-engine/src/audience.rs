@@ -50,6 +50,8 @@ const DUE_PAGE: usize = 1_000;
 /// The processor looks at the clock at least this often even when nothing is due (an injected clock in
 /// tests, or a definition applied by another process, may have moved things).
 const MAX_SLEEP: Duration = Duration::from_secs(30);
+/// Profiles buffered before the audience processor writes them (it also writes when it runs out of work).
+const FLUSH_PROFILES: usize = 20_000;
 /// Member counts are recorded for the size history at most this often during a burst of changes.
 const SIZE_RECORD_INTERVAL: Duration = Duration::from_secs(5);
 
@@ -153,6 +155,7 @@ impl Audiences {
             audiences: audiences.clone(),
             watermark: engine.store().audience_watermark().await?,
             watermark_time: None,
+            pending: PendingWrite::default(),
             sizes_dirty: false,
             sizes_recorded: None,
         };
@@ -673,6 +676,9 @@ struct Processor {
     watermark: i64,
     /// When the event at the watermark was received; unknown after a start.
     watermark_time: Option<DateTime<Utc>>,
+    /// Writes not yet flushed to the store (write-behind: a profile touched by many events in a burst is
+    /// written once). The stored watermark moves only with them, so a crash replays from the last flush.
+    pending: PendingWrite,
     /// Memberships changed since the sizes were last recorded.
     sizes_dirty: bool,
     sizes_recorded: Option<std::time::Instant>,
@@ -762,7 +768,9 @@ impl Processor {
             }
             self.process_events(&registries, page).await?;
         }
+        self.flush().await?;
         self.process_due(&registries).await?;
+        self.flush().await?;
         if self.sizes_dirty {
             let now = self.engine().now();
             self.record_sizes(&registries, now).await?;
@@ -905,13 +913,7 @@ impl Processor {
             })
         });
         let roots: Vec<ProfileId> = by_root.keys().copied().collect();
-        let mut stored: HashMap<ProfileId, AudienceRecord> = self
-            .store()
-            .audience(&roots)
-            .await?
-            .into_iter()
-            .map(|a| (a.profile_id, a))
-            .collect();
+        let mut stored = self.stored_states(&roots).await?;
         let mut workings = Vec::new();
         for (root, evs) in by_root {
             let Some(record) = records.remove(&root) else {
@@ -1030,9 +1032,12 @@ impl Processor {
         // Entries and exits go on the timeline first: if the process dies before the state is written, the
         // pass is repeated and the same messageIds are deduplicated.
         self.announce(registries, &announcements, now).await?;
-        self.store().write_audience(write).await?;
+        self.pending.absorb(write);
         if let Some(seq) = watermark {
             self.watermark = seq;
+        }
+        if self.pending.upserts.len() >= FLUSH_PROFILES {
+            self.flush().await?;
         }
         if !announcements
             .iter()
@@ -1057,6 +1062,8 @@ impl Processor {
         registries: &Registries,
         now: DateTime<Utc>,
     ) -> Result<(), AudienceError> {
+        // Counted from the store: what is buffered goes there first.
+        self.flush().await?;
         {
             let sizes = self.store().segment_sizes().await?;
             let sizes: Vec<(String, u64)> = registries
@@ -1128,6 +1135,46 @@ impl Processor {
         Ok(())
     }
 
+    /// The stored audience states of `ids`, with the writes not yet flushed laid over them.
+    async fn stored_states(
+        &self,
+        ids: &[ProfileId],
+    ) -> Result<HashMap<ProfileId, AudienceRecord>, AudienceError> {
+        let mut out: HashMap<ProfileId, AudienceRecord> = self
+            .store()
+            .audience(ids)
+            .await?
+            .into_iter()
+            .map(|a| (a.profile_id, a))
+            .collect();
+        for id in ids {
+            if self.pending.deletes.contains(id) {
+                out.remove(id);
+            }
+            if let Some(a) = self.pending.upserts.get(id) {
+                out.insert(*id, a.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    /// Writes the buffered states, memberships and watermark in one transaction.
+    async fn flush(&mut self) -> Result<(), AudienceError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let pending = std::mem::take(&mut self.pending);
+        self.store()
+            .write_audience(AudienceWrite {
+                upserts: pending.upserts.into_values().collect(),
+                deletes: pending.deletes.into_iter().collect(),
+                changes: pending.changes,
+                watermark: pending.watermark,
+            })
+            .await?;
+        Ok(())
+    }
+
     /// Time-based passes for every profile that is due.
     async fn process_due(&mut self, registries: &Registries) -> Result<(), AudienceError> {
         loop {
@@ -1136,9 +1183,9 @@ impl Processor {
             if due.is_empty() {
                 return Ok(());
             }
-            let stored = self.store().audience(&due).await?;
+            let stored = self.stored_states(&due).await?;
             let mut workings = Vec::new();
-            for a in stored {
+            for a in stored.into_values() {
                 let Some(record) = self.store().profile(a.profile_id).await? else {
                     continue;
                 };
@@ -1160,6 +1207,8 @@ impl Processor {
                 workings.push(w);
             }
             self.finish(registries, workings, None, now).await?;
+            // The next query for due profiles must see these new wake times.
+            self.flush().await?;
         }
     }
 
@@ -1179,12 +1228,7 @@ impl Processor {
             if !roots.insert(record.id) {
                 continue;
             }
-            let stored = self
-                .store()
-                .audience(&[record.id])
-                .await?
-                .into_iter()
-                .next();
+            let stored = self.stored_states(&[record.id]).await?.remove(&record.id);
             let mut w = self
                 .working(registries, record, stored, self.watermark)
                 .await?;
@@ -1206,13 +1250,7 @@ impl Processor {
             };
             after = last;
             let ids: Vec<ProfileId> = page.iter().map(|p| p.id).collect();
-            let mut stored: HashMap<ProfileId, AudienceRecord> = self
-                .store()
-                .audience(&ids)
-                .await?
-                .into_iter()
-                .map(|a| (a.profile_id, a))
-                .collect();
+            let mut stored = self.stored_states(&ids).await?;
             let mut workings = Vec::new();
             for record in page {
                 let previous = stored.remove(&record.id);
@@ -1237,6 +1275,38 @@ impl Processor {
             self.finish(&registries, workings, None, now).await?;
         }
         Ok(())
+    }
+}
+
+#[derive(Default)]
+struct PendingWrite {
+    upserts: BTreeMap<ProfileId, AudienceRecord>,
+    deletes: BTreeSet<ProfileId>,
+    changes: Vec<MembershipChange>,
+    watermark: Option<i64>,
+}
+
+impl PendingWrite {
+    fn absorb(&mut self, write: AudienceWrite) {
+        for p in write.deletes {
+            self.upserts.remove(&p);
+            self.deletes.insert(p);
+        }
+        for a in write.upserts {
+            self.deletes.remove(&a.profile_id);
+            self.upserts.insert(a.profile_id, a);
+        }
+        self.changes.extend(write.changes);
+        if write.watermark.is_some() {
+            self.watermark = write.watermark;
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.upserts.is_empty()
+            && self.deletes.is_empty()
+            && self.changes.is_empty()
+            && self.watermark.is_none()
     }
 }
 
