@@ -15,7 +15,6 @@ use crate::config::Settings;
 
 #[derive(Subcommand)]
 pub enum BenchCommand {
-    /// Duplicate detection accuracy and speed on the Febrl benchmark files (linkage 4a↔4b, de-duplication of 3).
     /// De-duplication of generated German/Swiss/Austrian customer records with ground truth.
     Dedupe {
         /// People to generate (records ≈ people × 1.3 with the default duplicate rate).
@@ -30,12 +29,12 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = 30)]
         max_block: usize,
     },
+    /// Duplicate detection accuracy and speed on the Febrl benchmark files (linkage 4a↔4b, de-duplication of 3).
     Linkage {
         /// Folder with dataset3.csv, dataset4a.csv and dataset4b.csv.
         #[arg(long, default_value = "../shared/datasets/febrl")]
         febrl: std::path::PathBuf,
     },
-    /// HTTP batch ingestion into a fresh store (embedded unless --database-url is given).
     /// Recommendations: 100,000 items and 10 million interactions, model build time and memory, latency per
     /// request by strategy, and latency while the model refreshes.
     Recs {
@@ -48,6 +47,7 @@ pub enum BenchCommand {
         #[arg(long)]
         no_refresh: bool,
     },
+    /// HTTP batch ingestion into a fresh store (embedded unless --database-url is given).
     Ingest {
         /// Events to send in total.
         #[arg(long, default_value_t = 1_000_000)]
