@@ -84,6 +84,17 @@ async fn setup(dir: &Path, clock: Arc<ManualClock>) -> Setup {
     }
 }
 
+impl Setup {
+    /// Members of a segment once everything committed so far is processed.
+    async fn members_now(&self, segment: &str) -> Vec<i64> {
+        self.audiences.catch_up().await.expect("catch up");
+        self.audiences
+            .members(segment, 0, 100)
+            .await
+            .expect("members")
+    }
+}
+
 fn events(at: DateTime<Utc>, values: &[Value]) -> Vec<Event> {
     values
         .iter()
@@ -234,13 +245,7 @@ async fn merges_and_unmerges_recompute_membership_and_restarts_carry_on() {
             )
             .await
             .expect("ingest");
-        s.audiences.catch_up().await.expect("catch up");
-        assert!(s
-            .audiences
-            .members("repeat-buyers", 0, 10)
-            .await
-            .expect("m")
-            .is_empty());
+        assert!(s.members_now("repeat-buyers").await.is_empty());
         let anna = root(&s.engine, "anna").await;
         let anon = s
             .engine
@@ -259,27 +264,14 @@ async fn merges_and_unmerges_recompute_membership_and_restarts_carry_on() {
             .await
             .expect("merge")
             .expect("merged");
-        s.audiences.catch_up().await.expect("catch up");
-        assert_eq!(
-            s.audiences
-                .members("repeat-buyers", 0, 10)
-                .await
-                .expect("m"),
-            vec![merge.winner]
-        );
+        assert_eq!(s.members_now("repeat-buyers").await, vec![merge.winner]);
 
         // Unmerged again: neither has two orders.
         s.engine
             .unmerge(merge.id, "not the same", "test")
             .await
             .expect("unmerge");
-        s.audiences.catch_up().await.expect("catch up");
-        assert!(s
-            .audiences
-            .members("repeat-buyers", 0, 10)
-            .await
-            .expect("m")
-            .is_empty());
+        assert!(s.members_now("repeat-buyers").await.is_empty());
         s.audiences.stop();
         s.engine.shutdown().await;
         (anna, anon)
